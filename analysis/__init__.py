@@ -1,0 +1,1 @@
+"""Studies that regenerate the committed figures (run from the repository root)."""
