@@ -601,8 +601,8 @@ def run_sweep(config, out, *, workers=None, scheduler=None, client=None, progres
     ids = [run_id(p) for p in runs]
     report = SweepReport(out=out, ids=ids)
     with _lock(out):
-        for stale in runs_dir.glob(f".*{TMP_SUFFIX}"):  # left by a killed sweep
-            stale.unlink()
+        for stale in [*runs_dir.glob(f".*{TMP_SUFFIX}"), *out.glob(f".summary.csv.*{TMP_SUFFIX}")]:
+            stale.unlink()  # left by a killed sweep (the lock says none is running)
         pending = []
         for rid, params in zip(ids, runs):
             if _finished(runs_dir, rid):
