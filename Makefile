@@ -15,7 +15,7 @@ $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(PIP) install -e '.[test]'
+	$(PIP) install -e '.[test,dist]'
 	@touch $@ $(VENV)/.installed-base
 
 demo: $(VENV)/.installed-base
