@@ -34,7 +34,14 @@ def _draw(source, n, rng, name):
     return _draw(as_cloud(source, name), n, rng, name)
 
 
-def batch_wasserstein(particles, target, p=2, batch=BATCH, rng=None) -> float:
+def _check_p(p):
+    ps = p if isinstance(p, tuple) else (p,)
+    if not ps or any(q not in (1, 2) or isinstance(q, bool) for q in ps):
+        raise ValueError(f"p: must be 1, 2 or a tuple of them, got {p!r}")
+    return ps
+
+
+def batch_wasserstein(particles, target, p=2, batch=BATCH, rng=None):
     """Exact ``W_p`` between ``batch`` particles and a fresh ``batch``-point sample of the target.
 
     Parameters
@@ -45,14 +52,15 @@ def batch_wasserstein(particles, target, p=2, batch=BATCH, rng=None) -> float:
     target : Cloud, Density, or callable ``draw(n, rng) -> Cloud or array``
         Where the fresh batch comes from (e.g. :func:`odeflow.datasets.problem_sampler`); a Cloud is
         subsampled like ``particles``.
-    p : {1, 2}
+    p : {1, 2} or tuple of them
+        A tuple, e.g. ``(1, 2)``, computes each distance on the *same* pair of batches.
     batch : int
         Batch size, >= 1 (the papers use 512).
     rng : int or numpy.random.Generator, optional
 
     Returns
     -------
-    float
+    float, or a tuple of floats (one per entry of ``p``)
 
     Examples
     --------
@@ -63,8 +71,7 @@ def batch_wasserstein(particles, target, p=2, batch=BATCH, rng=None) -> float:
     >>> 0.0 < d < 0.5
     True
     """
-    if p not in (1, 2) or isinstance(p, bool):
-        raise ValueError(f"p: must be 1 or 2, got {p!r}")
+    ps = _check_p(p)
     batch = check_int(batch, "batch", minimum=1)
     rng = as_rng(rng)
     if not isinstance(target, (Cloud, Density)) and not callable(target):
@@ -73,7 +80,8 @@ def batch_wasserstein(particles, target, p=2, batch=BATCH, rng=None) -> float:
     b = _draw(target, batch, rng, "target")
     if b.ndim != 2 or b.shape[1] != a.shape[1]:
         raise ValueError(f"target: draws points of shape {b.shape}, the particles have dimension {a.shape[1]}")
-    return wasserstein(a, b, p=p)
+    out = tuple(wasserstein(a, b, p=q) for q in ps)
+    return out if isinstance(p, tuple) else out[0]
 
 
 def batch_curve(result, target, p=2, batch=BATCH, rng=None, every=1) -> tuple[np.ndarray, np.ndarray]:
@@ -89,7 +97,8 @@ def batch_curve(result, target, p=2, batch=BATCH, rng=None, every=1) -> tuple[np
 
     Returns
     -------
-    t, distance : arrays of the same length
+    t : (R,) array
+    distance : (R,) array, or (R, len(p)) when ``p`` is a tuple (each row from one pair of batches)
 
     Examples
     --------
@@ -99,7 +108,10 @@ def batch_curve(result, target, p=2, batch=BATCH, rng=None, every=1) -> tuple[np
     >>> t, d = batch_curve(res, of.datasets.problem_sampler("ring8"), batch=32, rng=0)
     >>> t.tolist(), bool(d[-1] < d[0])
     ([0.0, 0.5, 1.0, 1.5, 2.0], True)
+    >>> batch_curve(res, of.datasets.problem_sampler("ring8"), p=(1, 2), batch=32, rng=0)[1].shape
+    (5, 2)
     """
+    _check_p(p)
     every = check_int(every, "every", minimum=1)
     rng = as_rng(rng)
     picks = np.unique(np.r_[np.arange(0, result.t.size, every), result.t.size - 1])

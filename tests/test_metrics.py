@@ -56,3 +56,13 @@ def test_batch_curve(rng):
 def test_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_several_p_share_the_batches(rng):
+    x = rng.standard_normal((200, 2))
+    draw = of.datasets.problem_sampler("checkerboard")
+    w1, w2 = batch_wasserstein(x, draw, p=(1, 2), batch=30, rng=5)
+    assert w1 <= w2  # on the same pair of batches (Jensen)
+    assert w2 == batch_wasserstein(x, draw, p=2, batch=30, rng=5)  # same draws as a single p
+    with pytest.raises(ValueError, match="p"):
+        batch_wasserstein(x, draw, p=(1, 3))
