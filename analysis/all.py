@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from . import demo_flow
+from . import paper_2d, persistence
 
-STUDIES = [demo_flow]
+STUDIES = [demo_flow, paper_2d, persistence]
 
 
 def main():

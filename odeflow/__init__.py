@@ -11,6 +11,7 @@ rather than learned.
 """
 
 from . import datasets, losses, schemes
+from . import metrics, persistence
 from .losses import Loss
 from .measures import Cloud, Density
 from .potentials import KantorovichResult, kantorovich, make_solver, wasserstein
@@ -20,5 +21,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Cloud", "Density", "KantorovichResult", "Loss", "SimulationResult", "datasets", "kantorovich",
-    "losses", "make_solver", "schemes", "simulate", "wasserstein",
+    "losses", "make_solver", "metrics", "persistence", "schemes", "simulate", "wasserstein",
 ]

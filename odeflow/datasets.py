@@ -144,3 +144,33 @@ def problem(name: str, n: int, rng=None) -> tuple[Cloud, Cloud]:
     rng = as_rng(rng)
     (s_name, s_par), (t_name, t_par) = PROBLEMS[name]
     return get(s_name, n, rng, **s_par), get(t_name, n, rng, **t_par)
+
+
+def problem_sampler(name: str, side: str = "target"):
+    """A function ``draw(n, rng=None) -> Cloud`` of fresh points from one side of a problem.
+
+    The papers' metric compares the particles with a *fresh* batch of the data law at every time;
+    this gives that batch (``side="target"``) or a fresh draw of the source law (``side="source"``).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`PROBLEMS`.
+    side : {"target", "source"}
+
+    Examples
+    --------
+    >>> from odeflow import datasets
+    >>> draw = datasets.problem_sampler("ring8")
+    >>> draw(4, rng=0).n
+    4
+    """
+    check_choice(name, "name", PROBLEMS)
+    check_choice(side, "side", {"source", "target"})
+    law_name, params = PROBLEMS[name][0 if side == "source" else 1]
+
+    def draw(n: int, rng=None) -> Cloud:
+        return get(law_name, n, rng, **params)
+
+    draw.__name__ = f"{name}_{side}"
+    return draw

@@ -106,3 +106,352 @@ def _jsonable(obj):
     if isinstance(obj, float) and not np.isfinite(obj):
         return str(obj)
     return obj
+
+
+# --- persistence ---------------------------------------------------------------------------------
+
+
+def persistence_figure(sweeps, title=None) -> Figure:
+    """One row per :class:`~odeflow.persistence.PersistenceSweep`: distance against potential solves
+    for frozen targets and for naive persistence, then the effective step against ``K``.
+
+    In the first two panels solid lines are the runs, dotted lines the prediction of
+    :meth:`~odeflow.persistence.PersistenceSweep.predicted_curve` (w2: ``W2_0 |1-s|^n``; w1:
+    ``W1_0 - n s`` until the first arrival); the top axis is the flow time ``t = n h``. The third panel
+    shows the measured effective step (markers) against ``h(1-(1-eta)^K)`` and ``K eta h`` (lines).
+
+    Parameters
+    ----------
+    sweeps : dict[str, PersistenceSweep]
+        Row label -> sweep.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import odeflow as of
+    >>> from odeflow.persistence import sweep
+    >>> sw = sweep([[0.0, 0.0], [1.0, 0.0]], [[0.0, 1.0], [1.0, 1.0]], ks=(1, 4), h=0.5, t_end=1.0,
+    ...            progress=False)
+    >>> fig = persistence_figure({"toy": sw})
+    """
+    from .persistence import predicted_step
+
+    n_rows = len(sweeps)
+    fig = Figure(figsize=(14.0, 3.3 * n_rows + 0.6), layout="constrained")
+    axes = fig.subplots(n_rows, 3, squeeze=False)
+    for row, (label, sw) in enumerate(sweeps.items()):
+        name = "W2" if sw.loss == "w2" else "W1"
+        colors = {k: _cmap(i, len(sw.ks)) for i, k in enumerate(sw.ks)}
+        for col, mode in enumerate(("targets", "naive")):
+            ax = axes[row, col]
+            if mode not in sw.modes:
+                ax.set_visible(False)
+                continue
+            d0 = None
+            for k in sw.ks:
+                res = sw.results[(mode, k)]
+                n = np.arange(res.t.size)
+                d0 = res.distance[0]
+                s = predicted_step(k, sw.eta, sw.h, mode)
+                passes = ", passes targets" if sw.loss == "w2" and s > 1 else ""
+                _semilogy_positive(ax, n, res.distance, "-o", color=colors[k], ms=2.5,
+                                   label=f"K={k}  ($s$={s:.3g}{passes})")
+                _semilogy_positive(ax, n, sw.predicted_curve(mode, k), ":", color=colors[k], lw=1.5)
+            res = sw.results[(mode, sw.ks[0])]
+            n = np.arange(res.t.size)
+            ax.axhline(d0, color="0.5", lw=0.8)
+            if sw.loss == "w2" and mode == "targets":
+                ax.semilogy(n, d0 * (1 - sw.h) ** n, "k--", lw=1, label="full Euler $(1-h)^n$")
+                ax.semilogy(n, d0 * np.exp(-sw.h * n), "k-.", lw=1, label="exact flow $e^{-t}$")
+            kind = "frozen targets" if mode == "targets" else "naive (stale drift)"
+            ax.set_title(f"{label}: {kind}", fontsize=9)
+            ax.set_xlabel("potential solves n (one per step, any K)")
+            ax.set_ylabel(f"{name} to target")
+            top = ax.secondary_xaxis("top", functions=(lambda x, h=sw.h: x * h, lambda t, h=sw.h: t / h))
+            top.set_xlabel("t = n h", fontsize=8)
+            top.tick_params(labelsize=7)
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=7, loc="lower left")
+        ax = axes[row, 2]
+        kk = np.geomspace(min(sw.ks), max(sw.ks), 200)
+        rows = sw.table()
+        for mode, marker, style in (("targets", "o", "-"), ("naive", "s", "--")):
+            if mode not in sw.modes:
+                continue
+            line = (sw.h * (1 - (1 - sw.eta) ** kk)) if mode == "targets" else kk * sw.eta * sw.h
+            ax.plot(kk, line, "k" + style, lw=1, label=f"predicted ({mode})")
+            mine = [r for r in rows if r["mode"] == mode]
+            ax.plot([r["k"] for r in mine], [r["measured_step"] for r in mine], marker, ls="none",
+                    color="C3" if mode == "naive" else "C0", ms=6, mfc="none", label=f"measured ({mode})")
+        ax.axhline(sw.h, color="C2", lw=1, label=f"full Euler step h = {sw.h:g}")
+        if sw.loss == "w2":
+            ax.axhline(1.0, color="C3", lw=1, ls=":", label="s = 1: lands on the targets")
+            ax.axhline(2.0, color="C3", lw=0.8, ls="-.", label="s = 2: W2 grows")
+            ax.set_ylabel("effective step s (fraction of the way to the target)")
+        else:
+            reach = np.linalg.norm(sw.initial.targets - sw.results[(sw.modes[0], sw.ks[0])].points[0], axis=1)
+            ax.axhline(reach.min(), color="C3", lw=1, ls=":", label="nearest particle's distance to its target")
+            ax.set_ylabel("effective step s (distance moved per step)")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("K (persistent moves per solve)")
+        ax.set_title(f"{label}: step per solve, eta = {sw.eta:g}, h = {sw.h:g}", fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.set_ylim(0.12 * min(r["predicted_step"] for r in rows), 2.0 * max(2.0, max(r["measured_step"] for r in rows)))
+        ax.legend(fontsize=6.5, loc="lower right", ncol=2)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _cmap(i, n):
+    from matplotlib import colormaps
+
+    return colormaps["viridis"](0.9 * i / max(n - 1, 1))
+
+
+def _semilogy_positive(ax, x, y, fmt, **kw):
+    """``semilogy`` of the finite positive entries only (log axes cannot show 0 or NaN)."""
+    y = np.asarray(y, dtype=float)
+    keep = np.isfinite(y) & (y > 0)
+    if np.any(keep):
+        ax.semilogy(np.asarray(x)[keep], y[keep], fmt, **kw)
+
+
+# --- snapshot grids ------------------------------------------------------------------------------
+
+
+def nearest_record(result, t) -> int:
+    """Index of the recorded time of ``result`` nearest to ``t``.
+
+    >>> import odeflow as of
+    >>> res = of.simulate([[0.0]], [[1.0]], h=0.25, t_end=1.0, progress=False)
+    >>> nearest_record(res, 0.6)
+    2
+    """
+    return int(np.argmin(np.abs(np.asarray(result.t) - float(t))))
+
+
+def snapshot_grid(rows, snapshots, target_points=None, curves=None, curve_title=None, point_size=2.0) -> Figure:
+    """A grid of particle snapshots, one row per problem, plus an optional log-scale curve panel per row.
+
+    Parameters
+    ----------
+    rows : dict[str, dict[str, SimulationResult]]
+        Row label -> {run label -> result} (e.g. ``{"ring8": {"w2": res2, "w1": res1}}``).
+    snapshots : list of (run label, t)
+        The columns: which run of the row to draw, at the recorded time nearest ``t``.
+    target_points : dict[str, (M, 2) array], optional
+        Row label -> target points, drawn in grey behind that row's snapshots.
+    curves : dict[str, list of (label, t, values, fmt)], optional
+        Row label -> curves for a last panel with a log y axis (``fmt`` a matplotlib format string;
+        non-positive and NaN values are skipped).
+    curve_title : str, optional
+        Title of every curve panel.
+    point_size : float
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import odeflow as of
+    >>> res = of.simulate([[0.0, 0.0], [1.0, 0.0]], [[0.0, 1.0], [1.0, 1.0]], h=0.5, t_end=1.0, progress=False)
+    >>> fig = snapshot_grid({"toy": {"w2": res}}, [("w2", 0.0), ("w2", 1.0)],
+    ...                     curves={"toy": [("W2", res.t, res.distance, "o-")]})
+    >>> len(fig.axes)
+    3
+    """
+    if not rows:
+        raise ValueError("rows: needs at least one row")
+    if not snapshots:
+        raise ValueError("snapshots: needs at least one (run label, t) column")
+    target_points = target_points or {}
+    n_rows, n_cols = len(rows), len(snapshots)
+    extra = 1 if curves else 0
+    fig = Figure(figsize=(1.95 * n_cols + 3.6 * extra, 2.0 * n_rows + 0.4), layout="constrained")
+    grid = fig.add_gridspec(n_rows, n_cols + extra, width_ratios=[1] * n_cols + [1.9] * extra)
+    for row_label, runs in rows.items():
+        for run, _ in snapshots:
+            if run not in runs:
+                raise ValueError(f"snapshots: row {row_label!r} has no run {run!r} (it has {sorted(runs)})")
+    for r, (row_label, runs) in enumerate(rows.items()):
+        tgt = target_points.get(row_label)
+        lim = _limits([res.points[nearest_record(res, t)] for run, t in snapshots
+                       for res in [runs[run]]] + ([np.asarray(tgt)] if tgt is not None else []))
+        for c, (run, t) in enumerate(snapshots):
+            res = runs[run]
+            k = nearest_record(res, t)
+            ax = fig.add_subplot(grid[r, c])
+            if tgt is not None:
+                ax.scatter(tgt[:, 0], tgt[:, 1], s=point_size, color="0.82", lw=0)
+            pts = res.points[k]
+            ax.scatter(pts[:, 0], pts[:, 1], s=point_size, color=f"C{sorted(runs).index(run)}", lw=0)
+            ax.set(xlim=lim[0], ylim=lim[1], xticks=[], yticks=[], aspect="equal")
+            ax.set_title(f"{row_label} {run}, t = {res.t[k]:.2g}", fontsize=8)
+        if curves and curves.get(row_label):
+            ax = fig.add_subplot(grid[r, n_cols])
+            for label, t, values, fmt in curves[row_label]:
+                _semilogy_positive(ax, t, values, fmt, ms=2.5, label=label)
+            ax.set_xlabel("t", fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=6, ncol=2)
+            if curve_title:
+                ax.set_title(f"{row_label}: {curve_title}", fontsize=8)
+    return fig
+
+
+def _limits(clouds, pad=0.05):
+    allpts = np.concatenate([np.asarray(c)[:, :2] for c in clouds])
+    lo, hi = np.quantile(allpts, 0.002, axis=0), np.quantile(allpts, 0.998, axis=0)
+    centre, half = (lo + hi) / 2, (1 + pad) * max(hi - lo) / 2
+    return (centre[0] - half, centre[0] + half), (centre[1] - half, centre[1] + half)
+
+
+# --- animation -----------------------------------------------------------------------------------
+
+
+def animate(result, path, *, target_points=None, frames=None, fps=8, arrows=True, max_arrows=300,
+            arrow_scale=1.0, dpi=80, title=None, progress=False) -> str:
+    """Write a GIF of a 2-D flow: the particles with their drift arrows, beside the distance curve.
+
+    Uses :class:`matplotlib.animation.FuncAnimation` on a plain :class:`~matplotlib.figure.Figure`
+    and :class:`~matplotlib.animation.PillowWriter` (no pyplot, no display needed).
+
+    Parameters
+    ----------
+    result : SimulationResult
+        A run with 2-D particles; every recorded state can become a frame.
+    path : str or path-like
+        Output file, ending in ``.gif``; its folder is created if needed.
+    target_points : Cloud or (M, 2) array, optional
+        Drawn in grey behind the particles.
+    frames : int, optional
+        Number of frames, evenly spread over the records (first and last included); default every
+        record. Capped at the number of records.
+    fps : float
+        Frames per second, > 0.
+    arrows : bool
+        Draw the drift ``result.drift`` at (at most ``max_arrows``) particles. For w2 an arrow with
+        ``arrow_scale = 1`` ends on the particle's transport target; for w1 it has unit length.
+    max_arrows : int
+        At most this many arrows (evenly spaced particle indices), >= 0.
+    arrow_scale : float
+        Arrow length per unit of drift, > 0.
+    dpi : int
+        Resolution of the frames, > 0.
+    title : str, optional
+        Prefix of each frame's title.
+    progress : bool
+        A tqdm bar over the frames.
+
+    Returns
+    -------
+    str
+        The path written.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import odeflow as of
+    >>> res = of.simulate([[0.0, 0.0], [1.0, 0.0]], [[0.0, 1.0], [1.0, 1.0]], h=0.5, t_end=1.0, progress=False)
+    >>> path = animate(res, os.path.join(tempfile.mkdtemp(), "toy.gif"), dpi=30)
+    >>> from PIL import Image
+    >>> Image.open(path).n_frames
+    3
+    """
+    import os
+
+    from matplotlib.animation import FuncAnimation, PillowWriter
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from tqdm.auto import tqdm
+
+    from ._checks import as_points, check_int, check_real
+    from .measures import Cloud
+    from .simulate import SimulationResult
+
+    if not isinstance(result, SimulationResult):
+        raise TypeError(f"result: expected a SimulationResult, got {type(result).__name__}")
+    if result.points.shape[2] != 2:
+        raise ValueError(f"result: animate draws 2-D particles, got dimension {result.points.shape[2]}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path: expected a file name, got {type(path).__name__}")
+    path = os.fspath(path)
+    if not path.lower().endswith(".gif"):
+        raise ValueError(f"path: must end in '.gif' (the animation is written with PillowWriter), got {path!r}")
+    if target_points is not None:
+        target_points = target_points.points if isinstance(target_points, Cloud) else as_points(target_points, "target_points")
+        if target_points.shape[1] != 2:
+            raise ValueError(f"target_points: must be 2-D, got dimension {target_points.shape[1]}")
+    records = result.t.size
+    if frames is None:
+        picks = np.arange(records)
+    else:
+        frames = check_int(frames, "frames", minimum=1)
+        picks = np.unique(np.linspace(0, records - 1, min(frames, records)).round().astype(int))
+    fps = check_real(fps, "fps", positive=True)
+    max_arrows = check_int(max_arrows, "max_arrows", minimum=0)
+    arrow_scale = check_real(arrow_scale, "arrow_scale", positive=True)
+    dpi = check_int(dpi, "dpi", minimum=1)
+
+    pts, drift, t, dist = result.points, result.drift, result.t, result.distance
+    fig = Figure(figsize=(8.6, 4.0), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax, axd = fig.subplots(1, 2, width_ratios=[1.0, 1.1])
+    lim = _limits([pts[k] for k in picks] + ([target_points] if target_points is not None else []), pad=0.12)
+    if target_points is not None:
+        ax.scatter(target_points[:, 0], target_points[:, 1], s=6, color="0.65", lw=0, label="target")
+    scat = ax.scatter(pts[picks[0], :, 0], pts[picks[0], :, 1], s=5, color="C0", lw=0, label="particles")
+    sel = np.unique(np.linspace(0, pts.shape[1] - 1, min(max_arrows, pts.shape[1])).round().astype(int))
+    quiv = None
+    if arrows and sel.size:
+        x0, v0 = pts[picks[0]][sel], drift[picks[0]][sel]
+        quiv = ax.quiver(x0[:, 0], x0[:, 1], v0[:, 0], v0[:, 1], angles="xy", scale_units="xy",
+                         scale=1.0 / arrow_scale, width=0.0025, color="C3", alpha=0.45, label="drift")
+    ax.set(xlim=lim[0], ylim=lim[1], aspect="equal", xticks=[], yticks=[])
+    ax.legend(fontsize=7, loc="upper right")
+    name = "W2" if result.info.get("loss") == "w2" else "W1"
+    positive = np.isfinite(dist) & (dist > 0)
+    if np.any(positive):
+        axd.semilogy(t[positive], dist[positive], "-", color="C0", lw=1.2)
+    else:
+        axd.plot(t, np.nan_to_num(dist), "-", color="C0", lw=1.2)
+    marker, = axd.plot([], [], "o", color="C3", ms=6)
+    now = axd.axvline(t[picks[0]], color="C3", lw=0.8)
+    axd.set_xlabel("t")
+    axd.set_ylabel(f"{name} to target")
+    axd.grid(True, which="both", alpha=0.3)
+    head = f"{title}: " if title else ""
+
+    def update(i):
+        k = picks[i]
+        scat.set_offsets(pts[k])
+        if quiv is not None:
+            quiv.set_offsets(pts[k][sel])
+            quiv.set_UVC(drift[k][sel, 0], drift[k][sel, 1])
+        if positive[k]:
+            marker.set_data([t[k]], [dist[k]])
+        else:
+            marker.set_data([], [])
+        now.set_xdata([t[k], t[k]])
+        ax.set_title(f"{head}t = {t[k]:.3f}, {name} = {dist[k]:.4g}", fontsize=9)
+        return scat, marker, now
+
+    update(0)
+    fig.canvas.draw()  # settle the layout once, then keep it fixed: per-frame layout is slow
+    fig.set_layout_engine("none")
+    bar = tqdm(total=picks.size, disable=not progress, desc="animate", leave=False)
+    anim = FuncAnimation(fig, update, frames=picks.size, blit=False, repeat=False, cache_frame_data=False)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    try:
+        anim.save(path, writer=PillowWriter(fps=fps), dpi=dpi,
+                  progress_callback=lambda i, n: bar.update(1))
+    finally:
+        bar.close()
+    return path

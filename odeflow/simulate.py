@@ -36,7 +36,8 @@ class SimulationResult:
     message : str
     final : Cloud at the last recorded time
     n_solves : number of Kantorovich solves
-    info : dict (loss, method, scheme, h, steps, seconds, last solver info)
+    info : dict (loss, method, scheme, h, t_end, steps, record_every, clip, persistence, seconds,
+        last solver info)
     """
 
     t: np.ndarray
@@ -211,6 +212,10 @@ def simulate(src, tgt, loss="w2", method="auto", scheme="euler", h=0.1, t_end=1.
         "h": h,
         "t_end": t_end,
         "steps": int(hs.size),
+        "record_every": record_every,
+        "clip": stepper.clip,
+        "persistence": {"k": getattr(stepper, "persistence", 1), "eta": getattr(stepper, "persistence_rate", 1.0),
+                        "mode": getattr(stepper, "persistence_mode", "targets")},
         "seconds": time.perf_counter() - start,
         "solver_info": last_info,
     }
