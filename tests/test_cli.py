@@ -191,7 +191,6 @@ def test_study_and_animate_say_when_they_are_unavailable(tmp_path, monkeypatch, 
 
 
 def test_animate(tmp_path, capsys):
-    needs("odeflow.plotting", "animate")
     assert main(["run", "--n", "20", "--h", "0.25", "--t-end", "0.5", "--out", str(tmp_path / "r"), "--no-figure",
                  "--no-progress"]) == 0
     assert main(["animate", str(tmp_path / "r.npz"), str(tmp_path / "r.gif"), "--no-progress"]) == 0
