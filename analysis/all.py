@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from . import demo_flow
+from . import demo_flow, euler_order, w1_decay, w2_decay
 
-STUDIES = [demo_flow]
+STUDIES = [demo_flow, euler_order, w2_decay, w1_decay]
 
 
 def main():

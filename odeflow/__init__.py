@@ -15,10 +15,12 @@ from .losses import Loss
 from .measures import Cloud, Density
 from .potentials import KantorovichResult, kantorovich, make_solver, wasserstein
 from .simulate import SimulationResult, simulate
+from . import convergence, theory
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Cloud", "Density", "KantorovichResult", "Loss", "SimulationResult", "datasets", "kantorovich",
     "losses", "make_solver", "schemes", "simulate", "wasserstein",
+    "convergence", "theory",
 ]

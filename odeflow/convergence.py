@@ -376,7 +376,7 @@ class StepSizeStudy:
     def __repr__(self) -> str:
         i = self.info
         fit = (f"order {self.order:.3f} [{self.order_interval[0]:.3f}, {self.order_interval[1]:.3f}]"
-               if np.isfinite(self.order) else "order n/a (errors at rounding level)")
+               if np.isfinite(self.order) else f"order n/a ({i['fit_message']})")
         return (f"StepSizeStudy({i['scheme']}, {i['loss']}, {self.hs.size} steps h {self.hs.min():g}..{self.hs.max():g}, "
                 f"t_end={i['t_end']:g}, {fit} on {i['fit_on']}, reference {i['reference']!r}, metric {i['metric']})")
 
@@ -431,7 +431,7 @@ def step_size_study(src, tgt, *, loss="w2", method="auto", scheme="euler", hs, t
     confidence : float
         Level of the order's interval.
     progress : bool
-        tqdm bars over the runs.
+        A tqdm bar over the runs.
 
     Returns
     -------
@@ -462,10 +462,10 @@ def step_size_study(src, tgt, *, loss="w2", method="auto", scheme="euler", hs, t
     confidence = _confidence(confidence)
     run_kw = dict(loss=loss_name, method=method, clip=clip, rng=rng, **options)
 
-    bar = tqdm(total=h_arr.size + (1 if reference in (None, "finest") else 0), disable=not progress,
-               desc="step_size_study", leave=False)
+    finest = reference is None or (isinstance(reference, str) and reference == "finest")
+    bar = tqdm(total=h_arr.size + int(finest), disable=not progress, desc="step_size_study", leave=False)
     try:
-        if reference is None or (isinstance(reference, str) and reference == "finest"):
+        if finest:
             ref_scheme = reference_scheme or _default_reference_scheme(loss_name, scheme, clip)
             refine = check_int(refine if refine is not None else (4 if ref_scheme == "rk4" else 16), "refine",
                                minimum=1)
@@ -477,7 +477,7 @@ def step_size_study(src, tgt, *, loss="w2", method="auto", scheme="euler", hs, t
                                  f"of the smallest, or pass a reference")
             every = int(np.gcd.reduce(np.round(multiples).astype(np.int64) * record_every))
             ref = finest_reference(src, tgt, scheme=ref_scheme, h=h_ref, t_end=t_end, record_every=every,
-                                   progress=progress, **run_kw)
+                                   progress=False, **run_kw)
             bar.update(1)
         elif isinstance(reference, str) and reference == "exact":
             ref = exact_reference(src, tgt, loss_name, clip=clip)
@@ -527,10 +527,16 @@ def step_size_study(src, tgt, *, loss="w2", method="auto", scheme="euler", hs, t
         curves, n_solves = [], (ref.run.n_solves if ref.run is not None else 0)
         for h in h_arr:
             run = simulate(src, tgt, scheme=scheme, h=float(h), t_end=t_end, record_every=record_every,
-                           progress=progress, **run_kw)
+                           progress=False, **run_kw)
             if not run.success or run.t[-1] < t_end:
                 raise RuntimeError(f"the run with h = {h:g} did not reach t_end: {run.message}")
             n_solves += run.n_solves
+            if ref.times is not None:
+                gap = np.abs(run.t[:, None] - ref.times[None, :]).min(axis=1)
+                if np.any(gap > 1e-9 * max(t_end, 1.0)):
+                    raise ValueError(f"hs: the run with h = {h:g} records times the reference does not have "
+                                     f"(first: t = {run.t[np.argmax(gap > 1e-9 * max(t_end, 1.0))]:g}); use steps that "
+                                     f"are multiples of the reference's")
             err = np.empty(run.t.size)
             derr = np.empty(run.t.size)
             for k, t in enumerate(run.t):
@@ -566,7 +572,8 @@ def step_size_study(src, tgt, *, loss="w2", method="auto", scheme="euler", hs, t
             fits[key] = fit_order(h_arr[keep], e[keep], confidence=confidence)
         else:
             fits[key] = None
-            messages[key] = (f"only {int(keep.sum())} of {e.size} errors above rounding "
+            messages[key] = (f"fewer than 3 step sizes ({e.size}); no order fitted" if e.size < 3 else
+                             f"only {int(keep.sum())} of {e.size} errors above rounding "
                              f"({ROUNDING:g} x scale {scale:.3g}); no order fitted")
     main = fits[fit_on]
     info = {

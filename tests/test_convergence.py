@@ -218,3 +218,13 @@ def test_decay_and_step_studies_accept_density_targets(rng, monkeypatch, report_
     assert as_density.rate == pytest.approx(as_cloud.rate, rel=1e-12)
     study = cv.step_size_study(src, _HiddenCloud(cloud), method="fake-density", hs=[0.2, 0.1, 0.05], t_end=1.0)
     assert abs(study.order - 1) < 0.15
+
+
+def test_reference_with_discrete_times_is_checked(equal_clouds):
+    ref = cv.finest_reference(*equal_clouds, h=0.05, t_end=1.0)
+    ok = cv.step_size_study(*equal_clouds, hs=[0.2, 0.1, 0.05], t_end=1.0, reference=ref)
+    assert ok.info["reference"].startswith("finest run")
+    with pytest.raises(ValueError, match="^hs: the run with h = 0.12"):
+        cv.step_size_study(*equal_clouds, hs=[0.12, 0.1, 0.05], t_end=1.0, reference=ref)
+    two = cv.step_size_study(*equal_clouds, hs=[0.1, 0.05], t_end=1.0, reference=ref)
+    assert np.isnan(two.order) and "fewer than 3" in repr(two)
