@@ -35,7 +35,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ._checks import check_choice, check_dense_memory, check_real
+from ._checks import as_points, check_choice, check_dense_memory, check_real
 from .losses import get_loss
 from .measures import Cloud, as_cloud
 from .potentials import KantorovichResult
@@ -473,8 +473,6 @@ def gaussian_pushforward(points, m0, S0, m1, S1, t, *, h=None, scheme="euler"):
     >>> gaussian_pushforward([[1.0], [-1.0]], [0.0], [[1.0]], [2.0], [[9.0]], 1.0, h=0.5).tolist()
     [[4.0], [-1.0]]
     """
-    from ._checks import as_points
-
     x = as_points(points, "points")
     m0, S0, M, m_t = _geodesic(m0, S0, m1, S1, t, h, scheme)
     if x.shape[1] != m0.shape[0]:
