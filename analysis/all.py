@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from . import demo_flow
-from . import paper_2d, persistence
+from . import demo_flow, euler_order, paper_2d, persistence, w1_decay, w2_decay
 
-STUDIES = [demo_flow, paper_2d, persistence]
+STUDIES = [demo_flow, euler_order, w2_decay, w1_decay, persistence, paper_2d]
 
 
 def main():

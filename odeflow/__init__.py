@@ -16,10 +16,12 @@ from .losses import Loss
 from .measures import Cloud, Density
 from .potentials import KantorovichResult, kantorovich, make_solver, wasserstein
 from .simulate import SimulationResult, simulate
+from . import convergence, theory
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Cloud", "Density", "KantorovichResult", "Loss", "SimulationResult", "datasets", "kantorovich",
     "losses", "make_solver", "metrics", "persistence", "schemes", "simulate", "wasserstein",
+    "convergence", "theory",
 ]

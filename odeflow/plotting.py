@@ -455,3 +455,167 @@ def animate(result, path, *, target_points=None, frames=None, fps=8, arrows=True
     finally:
         bar.close()
     return path
+# --- convergence figures (issue 4) ---------------------------------------------------------------
+
+def order_figure(panels, key="w2_sup", ylabel=None) -> Figure:
+    """Error against step size on log-log axes, one panel per problem, with the fitted slopes printed.
+
+    Parameters
+    ----------
+    panels : dict[str, dict[str, StepSizeStudy]]
+        Panel title -> (label -> study). Each study's ``errors[key]`` is drawn against its ``hs``; where an
+        order was fitted the line ``C h^p`` is drawn and ``p`` with its interval is printed; errors at
+        rounding level (no fit) are drawn and labelled as such.
+    key : str
+        Which error curve (``"w2_sup"``, ``"w2_end"``, ``"distance_sup"``, ``"distance_end"``).
+    ylabel : str, optional
+
+    Examples
+    --------
+    >>> import numpy as np, odeflow as of
+    >>> from odeflow.convergence import step_size_study
+    >>> from odeflow.plotting import order_figure
+    >>> rng = np.random.default_rng(0)
+    >>> st = step_size_study(rng.standard_normal((5, 2)), rng.standard_normal((5, 2)), hs=[0.4, 0.2, 0.1],
+    ...                      t_end=1.0, reference="exact")
+    >>> fig = order_figure({"equal-size": {"euler": st}})
+    """
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    fig = Figure(figsize=(4.6 * len(panels), 4.2), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (title, studies) in zip(axes, panels.items()):
+        all_h = set()
+        for j, (label, st) in enumerate(studies.items()):
+            color = f"C{j}"
+            e = np.asarray(st.errors[key])
+            all_h.update(np.asarray(st.hs).tolist())
+            fit = st.fits.get(key)
+            if fit is not None:
+                hh = np.geomspace(st.hs.min(), st.hs.max(), 20)
+                ax.loglog(hh, fit.constant * hh**fit.order, "-", color=color, lw=1.2)
+                ax.loglog(st.hs, e, "o", color=color, ms=5,
+                          label=f"{label}: p = {fit.order:.3f} [{fit.interval[0]:.3f}, {fit.interval[1]:.3f}]")
+            else:
+                ax.loglog(st.hs, e, "o:", color=color, ms=5, lw=1.0,
+                          label=f"{label}: exact to rounding (max {e.max():.1e})")
+        ax.xaxis.set_major_locator(FixedLocator(sorted(all_h)))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticklabels([f"{h:g}" for h in sorted(all_h)], fontsize=7.5)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("step size h")
+        ax.set_ylabel(ylabel or key.replace("_", " "))
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7.5, loc="best", title="fitted order, 95% interval", title_fontsize=7.5)
+    return fig
+
+
+def decay_figure(studies, reference_rate=1.0, identity=None) -> Figure:
+    """W2 against time (log axis) for several decay studies, with ``W2_0 e^{-t}``, the floors, the fitted
+    rates, the energy-identity residual along each run, and the floor against N.
+
+    Parameters
+    ----------
+    studies : dict[str, DecayStudy]
+        Label -> study (labels like ``"N = 100"``); their ``info["n"]`` gives the floor panel's abscissa.
+    reference_rate : float
+        Draws ``W2_0 e^{-rate t}``.
+    identity : dict[str, DecayStudy], optional
+        Extra studies (e.g. the same problem at ``h/2``) drawn only on the identity panel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from odeflow.convergence import decay_study
+    >>> from odeflow.plotting import decay_figure
+    >>> rng = np.random.default_rng(0)
+    >>> st = decay_study(rng.standard_normal((5, 2)) + 5, 0.1 * rng.standard_normal((20, 2)), h=0.1, t_end=6.0)
+    >>> fig = decay_figure({"N = 5": st})
+    """
+    fig = Figure(figsize=(14.0, 4.2), layout="constrained")
+    ax_d, ax_i, ax_f = fig.subplots(1, 3)
+    for j, (label, st) in enumerate(studies.items()):
+        c = f"C{j}"
+        ax_d.semilogy(st.t, st.distance, "-", color=c, lw=1.5,
+                      label=f"{label}: rate {st.rate:.3f} [{st.rate_interval[0]:.3f}, {st.rate_interval[1]:.3f}]")
+        ax_d.semilogy(st.t, np.sqrt(st.variance), ":", color=c, lw=1.0)
+        ax_d.axvspan(*st.window, color=c, alpha=0.06)
+        ax_d.axhline(st.floor, color=c, ls="--", lw=0.6)
+    first = next(iter(studies.values()))
+    ax_d.semilogy(first.t, first.distance[0] * np.exp(-reference_rate * first.t), "k--", lw=1.0,
+                  label=f"$W_2(0)\\, e^{{-{reference_rate:g} t}}$")
+    ax_d.set_ylim(bottom=0.3 * min(st.floor for st in studies.values()))
+    ax_d.set_xlabel("t")
+    ax_d.set_ylabel("W2 (solid), sqrt(V) (dotted), floor (dashed)")
+    ax_d.set_title("W2 decay; shaded: fit window before the floor", fontsize=9)
+    ax_d.grid(True, which="both", alpha=0.3)
+    ax_d.legend(fontsize=7.5)
+
+    both = dict(studies)
+    both.update(identity or {})
+    for j, (label, st) in enumerate(both.items()):
+        c = f"C{j}"
+        tm = st.t[:-1]
+        ax_i.semilogy(tm, np.maximum(np.abs(st.identity_residual), 1e-17), "-", color=c, lw=1.0,
+                      label=f"{label}, h = {st.info['h']:g}: max {st.identity_max:.1e}")
+        if st.identity_euler_excess is not None:
+            euler_term = np.diff(st.t) * st.kinetic[:-1] / (2 * st.distance[:-1] ** 2)
+            ax_i.semilogy(tm, np.maximum(np.abs(st.identity_residual - euler_term), 1e-17), ":", color=c, lw=0.8)
+    ax_i.set_ylim(1e-8, 1.0)
+    ax_i.set_xlabel("t")
+    ax_i.set_ylabel("|residual| / (2 W2^2)")
+    ax_i.set_title("$d/dt\\,W_2^2 = -2W_2^2 + 2V$: forward-difference residual (solid)\n"
+                   "dotted: what is left after Euler's own term $h\\,\\sum a_i|x_i-T_i|^2$", fontsize=9)
+    ax_i.grid(True, which="both", alpha=0.3)
+    ax_i.legend(fontsize=7, loc="upper right")
+
+    ns = np.array([st.info["n"] for st in studies.values()], dtype=float)
+    floors = np.array([st.floor for st in studies.values()])
+    ax_f.loglog(ns, floors, "o-", label="floor (W2 at t_end)")
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    ax_f.xaxis.set_major_locator(FixedLocator(ns))
+    ax_f.xaxis.set_minor_locator(NullLocator())
+    ax_f.set_xticklabels([f"{n:g}" for n in ns])
+    if ns.size >= 2:
+        slope = np.polyfit(np.log(ns), np.log(floors), 1)[0]
+        ax_f.text(0.05, 0.05, f"slope {slope:.2f}", transform=ax_f.transAxes, fontsize=9)
+    ax_f.set_xlabel("particles N")
+    ax_f.set_ylabel("floor")
+    ax_f.set_title("quantization floor against N", fontsize=9)
+    ax_f.grid(True, which="both", alpha=0.3)
+    ax_f.legend(fontsize=8)
+    return fig
+
+
+def distance_figure(panels) -> Figure:
+    """Distance curves against time, one panel per entry, each with any number of labelled curves.
+
+    Parameters
+    ----------
+    panels : dict[str, dict]
+        Title -> ``{"curves": [(label, t, values, style), ...], "ylabel": str, "log": bool}``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from odeflow.plotting import distance_figure
+    >>> t = np.linspace(0, 1, 5)
+    >>> fig = distance_figure({"W1": {"curves": [("bound", t, 1 - t, "k--")], "ylabel": "W1"}})
+    """
+    fig = Figure(figsize=(5.0 * len(panels), 4.0), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (title, spec) in zip(axes, panels.items()):
+        for label, t, values, style in spec["curves"]:
+            values = np.asarray(values, dtype=float)
+            if spec.get("log"):
+                keep = values > 0
+                ax.semilogy(np.asarray(t)[keep], values[keep], style, label=label, lw=1.2, ms=3)
+            else:
+                ax.plot(t, values, style, label=label, lw=1.2, ms=3)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("t")
+        ax.set_ylabel(spec.get("ylabel", ""))
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7.5)
+    return fig

@@ -42,6 +42,23 @@ def clip_to_targets(x, increment, targets):
     return increment * scale[:, None]
 
 
+def move_clipped(x, increment, targets):
+    """``x + increment`` with each step stopped at its target; a particle that reaches its target is
+    placed on it exactly (not ``x + (targets - x)``, which can miss by a rounding error and then give a
+    w1 drift of arbitrary direction at the next solve).
+
+    >>> import numpy as np
+    >>> move_clipped(np.array([[0.1, 0.2]]), np.array([[5.0, 5.0]]), np.array([[0.3, 0.7]])).tolist()
+    [[0.3, 0.7]]
+    """
+    step = np.einsum("ij,ij->i", increment, increment)
+    room = np.einsum("ij,ij->i", targets - x, targets - x)
+    arrived = step >= room
+    moved = x + increment
+    moved[arrived] = targets[arrived]
+    return moved
+
+
 class Scheme:
     """One explicit step of the particle ODE. Subclasses implement :meth:`increment`.
 
@@ -49,7 +66,10 @@ class Scheme:
     ----------
     clip : bool
         Shorten every particle's step so that it stops at its (first-stage) target: the w1
-        stop-at-target scheme of THEORY.md section 3.5.
+        stop-at-target scheme of THEORY.md section 3.5. Runge-Kutta stage positions are clipped the
+        same way, so no stage evaluates the drift beyond a particle's target (without that, a particle
+        within ``h`` of its target sees the drift reverse at the stage and Heun's or RK4's increment
+        cancels: the particle never arrives).
     """
 
     name = "?"
@@ -62,6 +82,12 @@ class Scheme:
     def increment(self, x, h, field, first):
         """Displacement of every particle over one step (before clipping)."""
         raise NotImplementedError  # pragma: no cover
+
+    def stage(self, x, displacement, first):
+        """Position of a Runge-Kutta stage, ``x + displacement``, clipped at the targets when ``clip``."""
+        if self.clip:
+            return move_clipped(x, displacement, first.targets)
+        return x + displacement
 
     def step(self, x, h, field, first):
         """Return the particles after one step of size ``h``.
@@ -79,7 +105,7 @@ class Scheme:
         """
         inc = self.increment(x, h, field, first)
         if self.clip:
-            inc = clip_to_targets(x, inc, first.targets)
+            return move_clipped(x, inc, first.targets)
         return x + inc
 
     def __repr__(self) -> str:
@@ -141,7 +167,7 @@ class Heun(Scheme):
 
     def increment(self, x, h, field, first):
         k1 = first.drift
-        k2 = field(x + h * k1).drift
+        k2 = field(self.stage(x, h * k1, first)).drift
         return 0.5 * h * (k1 + k2)
 
 
@@ -154,9 +180,9 @@ class RK4(Scheme):
 
     def increment(self, x, h, field, first):
         k1 = first.drift
-        k2 = field(x + 0.5 * h * k1).drift
-        k3 = field(x + 0.5 * h * k2).drift
-        k4 = field(x + h * k3).drift
+        k2 = field(self.stage(x, 0.5 * h * k1, first)).drift
+        k3 = field(self.stage(x, 0.5 * h * k2, first)).drift
+        k4 = field(self.stage(x, h * k3, first)).drift
         return (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
 
 

@@ -38,6 +38,8 @@ class SimulationResult:
     n_solves : number of Kantorovich solves
     info : dict (loss, method, scheme, h, t_end, steps, record_every, clip, persistence, seconds,
         last solver info)
+    observed : (T, ...) array or None
+        ``observe(pot)`` at the recorded times, when ``simulate`` was given ``observe``.
     """
 
     t: np.ndarray
@@ -49,6 +51,7 @@ class SimulationResult:
     final: Cloud
     n_solves: int
     info: dict = field(default_factory=dict)
+    observed: np.ndarray | None = None
 
     @property
     def success(self) -> bool:
@@ -82,7 +85,8 @@ def step_sizes(h: float, t_end: float) -> np.ndarray:
 
 def simulate(src, tgt, loss="w2", method="auto", scheme="euler", h=0.1, t_end=1.0, *,
              record_every=1, persistence=1, persistence_rate=1.0, persistence_mode="targets",
-             clip=False, stop_distance=None, rng=None, progress=True, **options) -> SimulationResult:
+             clip=False, stop_distance=None, rng=None, progress=True, observe=None,
+             **options) -> SimulationResult:
     """Flow the particles of ``src`` toward ``tgt`` along ``dx/dt = -grad phi_{mu_t}(x)``.
 
     The potential is recomputed at every step (every stage, for Heun and RK4).
@@ -114,6 +118,10 @@ def simulate(src, tgt, loss="w2", method="auto", scheme="euler", h=0.1, t_end=1.
         Randomness for methods that sample (the semi-discrete quadrature).
     progress : bool
         Show a tqdm progress bar.
+    observe : callable, optional
+        ``observe(pot) -> float or array`` called on the potential of every recorded time (the same
+        solve that gives the distance); the values are returned in ``observed``. For example the
+        within-cell variance of :func:`odeflow.theory.within_cell_variance`.
     **options
         Passed to the potential method (e.g. ``max_iter``, ``tol``).
 
@@ -141,6 +149,8 @@ def simulate(src, tgt, loss="w2", method="auto", scheme="euler", h=0.1, t_end=1.
     record_every = check_int(record_every, "record_every", minimum=1)
     if stop_distance is not None:
         stop_distance = check_real(stop_distance, "stop_distance", nonneg=True)
+    if observe is not None and not callable(observe):
+        raise TypeError(f"observe: expected a callable pot -> value, got {type(observe).__name__}")
     stepper = make_scheme(scheme, clip=clip, persistence=persistence, persistence_rate=persistence_rate,
                           persistence_mode=persistence_mode)
     solver = make_solver(src.dim, tgt, loss_obj, method, rng=rng, **options)
@@ -159,7 +169,7 @@ def simulate(src, tgt, loss="w2", method="auto", scheme="euler", h=0.1, t_end=1.
     hs = step_sizes(h, t_end)
     times = np.concatenate([[0.0], np.minimum(np.arange(1, hs.size + 1) * h, t_end)])
     times[-1] = t_end
-    rec_t, rec_x, rec_d, rec_v = [], [], [], []
+    rec_t, rec_x, rec_d, rec_v, rec_o = [], [], [], [], []
     x = np.array(src.points)
     status, message, last_info = STATUS_DONE, f"reached t_end = {t_end:g}", {}
     bar = tqdm(total=hs.size, disable=not progress, desc=f"odeflow {loss_obj.name}/{solver.name}/{stepper.name}",
@@ -180,6 +190,8 @@ def simulate(src, tgt, loss="w2", method="auto", scheme="euler", h=0.1, t_end=1.
                 rec_x.append(x.copy())
                 rec_d.append(pot.distance)
                 rec_v.append(pot.drift)
+                if observe is not None:
+                    rec_o.append(observe(pot))
             if stop:
                 status = STATUS_STOPPED
                 message = f"distance {pot.distance:.6g} <= stop_distance at t = {times[k]:g}"
@@ -223,6 +235,7 @@ def simulate(src, tgt, loss="w2", method="auto", scheme="euler", h=0.1, t_end=1.
         t=np.asarray(rec_t), points=points, distance=np.asarray(rec_d, dtype=np.float64),
         drift=np.stack(rec_v), status=status, message=message,
         final=Cloud._trusted(points[-1], weights), n_solves=n_solves, info=info,
+        observed=np.asarray(rec_o, dtype=np.float64) if observe is not None and rec_o else None,
     )
 
 

@@ -1,0 +1,115 @@
+"""W2 against time for N particles flowing (forward Euler, w2) to a target law on the unit square:
+decay like e^{-t} down to the quantization floor, the floor against N, and the energy identity
+d/dt W2^2 = -2 W2^2 + 2V (THEORY.md 3.2) along every run.
+
+The target is a parameter. Until the semi-discrete method (issue 3) is available the default target is a
+stand-in: a cloud of M = 3000 uniform samples of the unit square with the exact LP, and N in {30, 100, 300}
+(the LP on N x M is what is affordable; the floor is then the quantization of that cloud, which for N << M
+approximates the density's). Once ``of.UniformBox`` and ``method="semidiscrete"`` exist the default becomes
+the density ``UniformBox([0, 0], [1, 1])`` with N in {100, 1000, 10000}.
+
+Writes figures/w2_decay.png and figures/w2_decay.json; returns the numbers it shows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import odeflow as of
+from odeflow import convergence as cv
+from odeflow.plotting import decay_figure, save
+
+H = 0.025
+T_END = 8.0
+M_STAND_IN = 3000
+CLOUD_NS = (30, 100, 300)
+DENSITY_NS = (100, 1000, 10000)
+FLOOR_FACTOR = 10.0
+
+
+def source(n, rng):
+    """N particles from a small Gaussian blob away from the unit square (W2_0 about 2.5)."""
+    return of.Cloud(0.3 * rng.standard_normal((n, 2)) + [-1.5, 2.0])
+
+
+def default_problem(quick=False):
+    """(target, method, ns, description) for the current state of odeflow."""
+    from odeflow.potentials import METHODS
+
+    if hasattr(of, "UniformBox") and "semidiscrete" in METHODS and not quick:
+        return of.UniformBox([0.0, 0.0], [1.0, 1.0]), "semidiscrete", DENSITY_NS, "UniformBox([0,0],[1,1]) density"
+    m = 1000 if quick else M_STAND_IN
+    tgt = of.datasets.get("uniform", m, rng=1)
+    ns = (30, 100) if quick else CLOUD_NS
+    return tgt, "exact", ns, f"stand-in: cloud of {m} uniform samples of [0,1]^2, exact LP"
+
+
+def run(out="figures/w2_decay", progress=True, quick=False, target=None, method=None, ns=None, h=H, t_end=None,
+        **options):
+    d_target, d_method, d_ns, description = default_problem(quick)
+    if target is None:
+        target, method = d_target, method or d_method
+    else:
+        description = repr(target)
+    method = method or "auto"
+    ns = tuple(ns or d_ns)
+    t_end = t_end or (6.0 if quick else T_END)
+    rng = np.random.default_rng(0)
+    sources = {n: source(n, rng) for n in ns}
+    studies = {}
+    for n in ns:
+        studies[f"N = {n}"] = cv.decay_study(sources[n], target, method=method, h=h, t_end=t_end,
+                                             floor_factor=FLOOR_FACTOR, rng=0, progress=progress, **options)
+    # The identity's residual is time-discretisation error: halve h on the smallest problem (to t = 2).
+    n0 = ns[0]
+    check = {f"N = {n0}, h/2": cv.decay_study(sources[n0], target, method=method, h=h / 2, t_end=2.0,
+                                               floor_factor=FLOOR_FACTOR, rng=0, progress=progress, **options),
+             f"N = {n0}, h": cv.decay_study(sources[n0], target, method=method, h=h, t_end=2.0,
+                                            floor_factor=FLOOR_FACTOR, rng=0, progress=progress, **options)}
+    halving = check[f"N = {n0}, h"].identity_max / check[f"N = {n0}, h/2"].identity_max
+    ns_arr = np.array(ns, dtype=float)
+    floors = np.array([st.floor for st in studies.values()])
+    numbers = {
+        "target": description, "method": method, "scheme": "euler", "h": h, "t_end": t_end,
+        "floor_factor": FLOOR_FACTOR, "euler_rate_log1mh_over_h": float(np.log1p(-h) / h),
+        "floor_slope_vs_n": float(np.polyfit(np.log(ns_arr), np.log(floors), 1)[0]) if len(ns) > 1 else None,
+        "identity_residual_ratio_h_over_h2": halving,
+        "runs": {},
+    }
+    for label, st in studies.items():
+        numbers["runs"][label] = {
+            "n": st.info["n"], "rate": st.rate, "rate_interval": st.rate_interval, "window": st.window,
+            "floor": st.floor, "sqrt_v_end": float(np.sqrt(st.variance[-1])), "floor_reached": st.floor_reached,
+            "identity_max": st.identity_max, "identity_euler_excess": st.identity_euler_excess,
+            "one_step_violation": st.one_step_violation, "variance_source": st.info["variance_source"],
+            "seconds": st.info["seconds"], "n_solves": st.info["n_solves"],
+            "t": st.t, "distance": st.distance, "variance": st.variance,
+        }
+    fig = decay_figure(studies, identity={f"N = {n0}, h/2 (t <= 2)": check[f"N = {n0}, h/2"]})
+    fig.suptitle(f"w2 flow, forward Euler h = {h:g}, target: {description}", fontsize=10)
+    save(fig, numbers, out)
+    return numbers
+
+
+def report(numbers):
+    lines = [f"w2_decay: Euler h = {numbers['h']:g} to t = {numbers['t_end']:g}, target {numbers['target']} "
+             f"({numbers['method']})",
+             f"  fit of log W2 on t while W2 >= {numbers['floor_factor']:g} x floor; Euler's own rate log(1-h)/h = "
+             f"{numbers['euler_rate_log1mh_over_h']:.4f}",
+             f"  {'N':>6} {'rate':>8} {'95% interval':>20} {'|rate+1|':>9} {'window':>12} {'floor':>9} "
+             f"{'sqrt(V)':>9} {'id. max':>9} {'id. excess':>10} {'1-step viol.':>12} {'s':>6}"]
+    for r in numbers["runs"].values():
+        lines.append(
+            f"  {r['n']:6d} {r['rate']:8.4f} [{r['rate_interval'][0]:8.4f}, {r['rate_interval'][1]:8.4f}] "
+            f"{abs(r['rate'] + 1):9.4f} {r['window'][0]:5.2f}-{r['window'][1]:5.2f} {r['floor']:9.4g} "
+            f"{r['sqrt_v_end']:9.4g} {r['identity_max']:9.2e} {r['identity_euler_excess']:10.2e} "
+            f"{r['one_step_violation']:12.1e} {r['seconds']:6.1f}")
+    if numbers["floor_slope_vs_n"] is not None:
+        lines.append(f"  floor ~ N^{numbers['floor_slope_vs_n']:.3f}  (N^(-1/2) expected against a 2-D density)")
+    lines.append(f"  identity residual max at h over at h/2 (t <= 2): {numbers['identity_residual_ratio_h_over_h2']:.3f} "
+                 f"(2 = first order in h)")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(report(run()))
