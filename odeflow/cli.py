@@ -163,26 +163,24 @@ def cmd_study(args) -> int:
     """Step-size study: error against a reference for each h, fitted order with its interval."""
     from .sweep import make_clouds, normalize
 
-    try:
-        from .convergence import step_size_study
-    except ImportError:
-        raise Unavailable("study: not available in this installation "
-                          "(odeflow.convergence.step_size_study is missing)") from None
+    from .convergence import step_size_study
+
     params = normalize(_given(args, _DATA))
     src, tgt, _ = make_clouds(params)
     hs = args.hs
     study = step_size_study(src, tgt, loss=args.loss, method=args.method, scheme=args.scheme, hs=hs,
                             t_end=args.t_end, reference=None, progress=args.progress)
     print(repr(study))
-    print(f"  {'h':>10} {'error':>12}")
-    for h, e in zip(study.hs, study.errors):
-        print(f"  {float(h):10.5g} {float(e):12.5g}")
+    print(study.table())
+    fitted = study.errors[study.info["fit_on"]]
     if args.out is not None:
         lo, hi = study.order_interval
         _write_json(args.out, {"parameters": {**{k: params[k] for k in _DATA}, "loss": args.loss,
                                               "method": args.method, "scheme": args.scheme,
                                               "t_end": args.t_end},
-                               "hs": [float(h) for h in study.hs], "errors": [float(e) for e in study.errors],
+                               "hs": [float(h) for h in study.hs], "errors": [float(e) for e in fitted],
+                               "fit_on": study.info["fit_on"],
+                               "all_errors": {k: [float(e) for e in v] for k, v in study.errors.items()},
                                "order": float(study.order), "order_interval": [float(lo), float(hi)]})
         print(f"wrote {args.out}")
     return EXIT_OK
@@ -239,10 +237,8 @@ def cmd_animate(args) -> int:
     missing = [k for k in ("t", "points", "distance") if k not in arrays]
     if missing:
         raise ValueError(f"run: {args.run} has no array {missing[0]!r}; expected a run written by odeflow")
-    try:
-        from .plotting import animate
-    except ImportError:
-        raise Unavailable("animate: not available in this installation (odeflow.plotting.animate is missing)") from None
+    from .plotting import animate
+
     points = arrays["points"]
     params = record.get("parameters", {})
     result = SimulationResult(

@@ -15,13 +15,6 @@ from odeflow.cli import main
 COMMANDS = ["demo", "run", "study", "reproduce", "sweep", "animate"]
 
 
-def needs(module, name):
-    """Skip only while ``module.name`` does not exist yet (being built on another branch)."""
-    mod = pytest.importorskip(module)
-    if not hasattr(mod, name):
-        pytest.skip(f"{module}.{name} is not in this installation yet")
-
-
 def one_line_error(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("odeflow: error: "), err
@@ -162,7 +155,6 @@ def test_reproduce_finds_this_repository():
 
 
 def test_study(tmp_path, capsys):
-    needs("odeflow.convergence", "step_size_study")
     out = tmp_path / "study.json"
     assert main(["study", "--problem", "ring8", "--n", "30", "--hs", "0.2", "0.1", "0.05", "--t-end", "0.4",
                  "--out", str(out), "--no-progress"]) == 0
@@ -174,20 +166,6 @@ def test_study(tmp_path, capsys):
     assert abs(result["order"] - 1) < 0.3  # Euler is first order (THEORY.md section 2)
     lo, hi = result["order_interval"]
     assert lo <= result["order"] <= hi
-
-
-def test_study_and_animate_say_when_they_are_unavailable(tmp_path, monkeypatch, capsys):
-    import odeflow.plotting
-
-    monkeypatch.setitem(sys.modules, "odeflow.convergence", None)  # makes the import fail
-    assert main(["study", "--n", "10", "--no-progress"]) == 2
-    assert "not available in this installation" in one_line_error(capsys)
-    assert main(["run", "--n", "10", "--h", "0.5", "--t-end", "0.5", "--out", str(tmp_path / "r"), "--no-figure",
-                 "--no-progress"]) == 0
-    capsys.readouterr()
-    monkeypatch.delattr(odeflow.plotting, "animate", raising=False)
-    assert main(["animate", str(tmp_path / "r.npz"), str(tmp_path / "r.gif")]) == 2
-    assert "not available in this installation" in one_line_error(capsys)
 
 
 def test_animate(tmp_path, capsys):
