@@ -25,7 +25,7 @@ def _cost(loss, x, y):
 def check_duality(pot, src, tgt, loss, tol=1e-9):
     """Feasibility, complementary slackness and zero gap, relative to the cost scale."""
     C = _cost(loss, src.points, tgt.points)
-    scale = max(1.0, np.abs(C).max())
+    scale = max(np.abs(C).max(), np.finfo(float).tiny)  # relative: an absolute floor hid tiny-scale errors
     slack = C - pot.f[:, None] - pot.g[None, :]
     assert slack.min() >= -tol * scale, "dual infeasible"
     plan = pot.plan.toarray()
@@ -157,3 +157,19 @@ def test_result_prints_one_line(rng):
     src, tgt = _problem(rng, 5, 6, 2)
     text = repr(of.kantorovich(src, tgt))
     assert "\n" not in text and "cost=" in text and "optimal" in text
+
+
+@pytest.mark.parametrize("loss", ["w2", "w1"])
+@pytest.mark.parametrize("scale", [1e-9, 1e-6, 1e-3, 1e3])
+def test_exact_is_scale_invariant(rng, loss, scale):
+    """Regression: POT's network simplex has an absolute error ~ eps * nodes in its potentials (its
+    artificial cost is (max c + 1) * nodes), so tiny costs used to give infeasible duals (1e-3 clouds) and
+    non-optimal plans (W2^2 110 % too large at 1e-9). Costs are now scaled to max 1 before the solve."""
+    src, tgt = _problem(rng, 30, 40, 2)
+    p = 2 if loss == "w2" else 1
+    ref = of.kantorovich(src, tgt, loss=loss, method="exact")
+    small = of.Cloud(scale * src.points, src.weights), of.Cloud(scale * tgt.points, tgt.weights)
+    pot = of.kantorovich(*small, loss=loss, method="exact")
+    assert pot.cost == pytest.approx(scale**p * ref.cost, rel=1e-12)
+    check_duality(pot, *small, loss, tol=1e-12)
+    np.testing.assert_allclose(pot.f, scale**p * ref.f, rtol=0, atol=1e-12 * scale**p * np.abs(ref.f).max())

@@ -75,9 +75,16 @@ def solve_exact(src, tgt, loss: Loss, *, max_iter: int = DEFAULT_MAX_ITER, duals
     check_dense_memory(n, m, DENSE_COPIES, "method='exact'")
     start = time.perf_counter()
     C = loss.cost_matrix(x, y)
+    # POT's network simplex (from LEMON) gives its artificial arcs the cost (max c + 1) * nodes: the "+1"
+    # is absolute, so its potentials and reduced costs carry an absolute error ~ eps * nodes * (1 + max c).
+    # Costs far below 1 (clouds of extent 1e-3 have w2 costs ~ 1e-6) then lose their relative accuracy:
+    # infeasible duals, and below ~1e-10 a non-optimal plan. The LP is scale-invariant: solve it with the
+    # costs divided by their maximum and scale the duals back.
+    unit = float(C.max()) if C.size and C.max() > 0 else 1.0
+    init = None if duals_init is None else tuple(np.asarray(u, dtype=np.float64) / unit for u in duals_init)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # POT warns on non-optimal exits; we report them
-        G, log = ot.emd(a, b, C, numItermax=max_iter, log=True, potentials_init=duals_init)
+        G, log = ot.emd(a, b, C / unit, numItermax=max_iter, log=True, potentials_init=init)
     code = int(log["result_code"])
     status = _STATUS.get(code, f"code {code}")
     rows, cols = np.nonzero(G)
@@ -92,7 +99,7 @@ def solve_exact(src, tgt, loss: Loss, *, max_iter: int = DEFAULT_MAX_ITER, duals
         "max_iter": max_iter,
         "support_size": int(rows.size),
     }
-    result = plan_result(x, a, y, b, C, rows, cols, mass, np.asarray(log["u"], dtype=np.float64),
-                         np.asarray(log["v"], dtype=np.float64), loss, info)
+    result = plan_result(x, a, y, b, C, rows, cols, mass, unit * np.asarray(log["u"], dtype=np.float64),
+                         unit * np.asarray(log["v"], dtype=np.float64), loss, info)
     info["seconds"] = time.perf_counter() - start
     return result
