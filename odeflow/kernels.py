@@ -94,7 +94,7 @@ def pair_costs(x, y, rows, cols, p):
     return out
 
 
-@numba.njit(cache=True, fastmath={"nnan", "ninf", "nsz"})
+@numba.njit(cache=True, fastmath={"nnan", "nsz"})
 def _row_costs(x, i, yT, p, buf):
     """Fill ``buf[j] = c(x_i, y_j)`` for every j; ``yT`` is ``y.T`` (contiguous), so the loops vectorise.
 
@@ -117,7 +117,7 @@ def _row_costs(x, i, yT, p, buf):
             buf[j] = np.sqrt(buf[j])
 
 
-@numba.njit(cache=True, fastmath={"nnan", "ninf", "nsz"})
+@numba.njit(cache=True, fastmath={"nnan", "nsz"})
 def _row_min(buf, g):
     """``min_j buf[j] - g[j]`` (vectorised; no argmin)."""
     best = np.inf
@@ -143,13 +143,10 @@ def c_transform(x, y, g, p):
     arg = np.empty(n, np.int64)
     for i in range(n):
         _row_costs(x, i, yT, p, buf)
-        best = np.inf
+        best = _row_min(buf, g)
         bj = 0
-        for j in range(m):
-            v = buf[j] - g[j]
-            if v < best:
-                best = v
-                bj = j
+        while bj < m - 1 and buf[bj] - g[bj] != best:  # the first minimiser
+            bj += 1
         f[i] = best
         arg[i] = bj
     return f, arg
@@ -242,15 +239,3 @@ def repair_duals(x, y, p, g0, row_ptr, row_cols, tol, max_scans):
                         row_queue[(rh + rn) % n] = i
                         rn += 1
     return f, g, True, scans
-
-
-@numba.njit(cache=True)
-def max_dual_violation(x, y, p, f, g):
-    """``max(0, max_ij f_i + g_j - c_ij)``: how far ``f, g`` are from dual feasibility (one O(n m d) pass)."""
-    worst = 0.0
-    for i in range(x.shape[0]):
-        for j in range(y.shape[0]):
-            v = f[i] + g[j] - _cost(x, i, y, j, p)
-            if v > worst:
-                worst = v
-    return worst

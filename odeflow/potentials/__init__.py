@@ -5,7 +5,9 @@ object behind it, which :func:`odeflow.simulate` calls once per step (keeping wa
 
 Methods
 -------
-``"exact"``         discrete target, any dimension: POT's network simplex (:mod:`.exact`)
+``"exact"``         discrete target, any dimension: POT's network simplex (:mod:`.exact`); along a
+                    trajectory the previous plan is reused while a dual certificate shows it optimal
+                    (:mod:`.warm`)
 ``"onedim"``        discrete target, d = 1: sorting (:mod:`.onedim`)
 ``"auto"``          ``"onedim"`` for d = 1 clouds, ``"exact"`` for other clouds, and the density method
                     for density targets when one is registered

@@ -14,13 +14,19 @@ duals and corrects it as a shortest-path computation; its first pass, a c-transf
 is the O(N M) optimality check, costs computed on the fly, no N x M array. The guess:
 
 * w2: ``g' = (1 - alpha) g`` with ``alpha`` the least-squares fit of the displacement to
-  ``x' - x = alpha (T - x)`` (T the previous barycentric targets). This is the closed-form dual update
+  ``x' - x = alpha (T - x)`` (T the previous barycentric targets; weighted by the particle weights). This is the closed-form dual update
   of a step toward the assignment targets (in inner-product form ``v' = (1 - alpha) v + alpha |y|^2/2``),
   so for equal-size uniform clouds the check passes in one pass and no correction is needed.
 * w1: ``g' = g``; a unit step toward the targets lowers every ``f_i`` by ``h`` and keeps ``g``.
 
-When the corrections do not converge within a work cap the plan has changed (or the guess was too far)
-and the caller re-solves from scratch.
+When the corrections do not converge within a work cap the plan has changed (or the guess was too
+far) and the caller re-solves with ``ot.emd``, warm-started from the guessed duals (``g`` and its
+c-transform): measured about 2x faster than a cold re-solve, while POT's warm start from the previous
+step's raw duals gains nothing (``benchmarks/trajectory.py``).
+
+The state is the last *full* solve; a reused step leaves it unchanged, so every guess extrapolates from
+duals POT computed (for w2 Euler steps on equal-size clouds, ``x_k - x_0 = (1 - (1-h)^k) (T - x_0)``
+exactly, so the fit stays exact and no error accumulates).
 """
 
 from __future__ import annotations
@@ -108,8 +114,9 @@ def guess_target_duals(state: WarmState, x: np.ndarray, loss: Loss) -> tuple[np.
     if loss.p != 2:
         return state.g, 0.0
     toward = state.targets - state.points
-    denom = float(np.vdot(toward, toward))
-    alpha = float(np.vdot(x - state.points, toward)) / denom if denom > 0 else 0.0
+    a = state.weights[:, None]  # weighted: zero-weight particles follow no plan
+    denom = float(np.vdot(a * toward, toward))
+    alpha = float(np.vdot(a * (x - state.points), toward)) / denom if denom > 0 else 0.0
     if not np.isfinite(alpha):
         alpha = 0.0
     return (1.0 - alpha) * state.g, alpha
