@@ -4,6 +4,8 @@ import collections
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import odeflow as of
 from conftest import random_weights
@@ -178,3 +180,23 @@ def test_c_transform_kernel_matches_dense(rng):
         np.testing.assert_array_equal(arg, (C - g).argmin(1))
         np.testing.assert_allclose(kernels.pair_costs(x, y, np.arange(13), arg, p), C[np.arange(13), arg],
                                    rtol=0, atol=1e-14)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(2, 25),
+    m=st.integers(2, 25),
+    weighted=st.booleans(),
+    loss=st.sampled_from(["w2", "w1"]),
+    scheme=st.sampled_from(["euler", "heun", "rk4"]),
+    h=st.floats(0.05, 0.6),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_property_every_warm_solve_equals_a_cold_one(n, m, weighted, loss, scheme, h, seed):
+    rng = np.random.default_rng(seed)
+    a = random_weights(rng, n) if weighted else None
+    src = of.Cloud(rng.standard_normal((n, 2)), a)
+    tgt = of.Cloud(rng.standard_normal((m, 2)) + rng.standard_normal(2))
+    calls = _trajectory(src, tgt, loss, scheme, h, 3)
+    counts = _check_against_cold(calls, tgt, loss)
+    assert counts["cold"] == 1 and sum(counts.values()) == len(calls)
