@@ -65,7 +65,7 @@ class WarmState:
     rows, cols, mass : the plan's cells, sorted by row; ``row_ptr`` indexes them by row (CSR)
     g : (m,) target duals
     targets : (n, d) barycentric targets
-    plan : the sparse plan (shared by the results that reuse it)
+    plan : the sparse plan (each result that reuses it gets a copy)
     """
 
     points: np.ndarray
@@ -89,15 +89,15 @@ def make_state(points, weights, result: KantorovichResult) -> WarmState:
     >>> make_state(src.points, src.weights, solve_exact(src, tgt, W2)).row_ptr.tolist()
     [0, 1, 2]
     """
-    plan = result.plan.tocsr()
+    plan = result.plan.tocsr(copy=True)  # private: the results keep theirs
     plan.sort_indices()
     n = plan.shape[0]
     row_ptr = np.asarray(plan.indptr, dtype=np.int64)
     rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(row_ptr))
     cols = np.asarray(plan.indices, dtype=np.int64)
     return WarmState(points=np.array(points, dtype=np.float64), weights=weights, rows=rows, cols=cols,
-                     mass=np.asarray(plan.data, dtype=np.float64), row_ptr=row_ptr,
-                     g=np.asarray(result.g, dtype=np.float64), targets=result.targets, plan=plan)
+                     mass=np.array(plan.data, dtype=np.float64), row_ptr=row_ptr,
+                     g=np.array(result.g, dtype=np.float64), targets=np.array(result.targets), plan=plan)
 
 
 def guess_target_duals(state: WarmState, x: np.ndarray, loss: Loss) -> tuple[np.ndarray, float]:
@@ -213,6 +213,6 @@ def try_reuse(state: WarmState, x: np.ndarray, weights: np.ndarray, tgt, loss: L
         **diag,
     }
     result = cells_result(x, weights, y, state.rows, state.cols, state.mass, cell_cost, f, g, loss, info,
-                          empty_cols=empty_cols, plan=state.plan)
+                          empty_cols=empty_cols, plan=state.plan.copy())
     info["seconds"] = time.perf_counter() - start
     return Attempt(result, diag)
