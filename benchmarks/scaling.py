@@ -107,9 +107,10 @@ def main(quick=False, stem="figures/scaling"):
     print("time per w2 Euler step (s) against N")
     for label, data in results.items():
         print(f"  {label:<26}" + "  ".join(f"N={n}: {s:.2e}" for n, s in zip(data["sizes"], data["seconds"])))
-    cold, warm = results["exact (cold)"]["seconds"], results["exact (warm step)"]["seconds"]
+    cold, warm = results["exact (cold)"], results["exact (warm step)"]
+    ratios = zip(cold["sizes"], cold["seconds"], warm["seconds"])
     print("exact, cold solve / warm step (same run): "
-          + "  ".join(f"N={n}: {c / w:.0f}x" for n, c, w in zip(results["exact (cold)"]["sizes"], cold, warm)))
+          + "  ".join(f"N={n}: {c / w:.0f}x" for n, c, w in ratios))
     print("log-log slopes (time ~ N^slope):")
     for label, data in results.items():
         data["slope"] = slope(data["sizes"], data["seconds"])

@@ -13,10 +13,11 @@ certify it. The search (:func:`odeflow.kernels.repair_duals`) starts from a gues
 duals and corrects it as a shortest-path computation; its first pass, a c-transform over all pairs,
 is the O(N M) optimality check, costs computed on the fly, no N x M array. The guess:
 
-* w2: ``g' = (1 - alpha) g`` with ``alpha`` the least-squares fit of the displacement to
-  ``x' - x = alpha (T - x)`` (T the previous barycentric targets; weighted by the particle weights). This is the closed-form dual update
-  of a step toward the assignment targets (in inner-product form ``v' = (1 - alpha) v + alpha |y|^2/2``),
-  so for equal-size uniform clouds the check passes in one pass and no correction is needed.
+* w2: ``g' = (1 - alpha) g`` with ``alpha`` the weighted least-squares fit of the displacement to
+  ``x' - x = alpha (T - x)`` (T the previous barycentric targets). This is the closed-form dual update
+  of a step toward the assignment targets (in inner-product form ``v' = (1 - alpha) v + alpha |y|^2/2``;
+  any constant shift of the duals cancels), so for equal-size uniform clouds the check passes in one
+  pass and no correction is needed.
 * w1: ``g' = g``; a unit step toward the targets lowers every ``f_i`` by ``h`` and keeps ``g``.
 
 When the corrections do not converge within a work cap the plan has changed (or the guess was too
@@ -188,7 +189,8 @@ def try_reuse(state: WarmState, x: np.ndarray, weights: np.ndarray, tgt, loss: L
     """
     start = time.perf_counter()
     diag = {"repair_scans": 0, "alpha": None, "check_seconds": 0.0}
-    if x.shape != state.points.shape or not (weights is state.weights or np.array_equal(weights, state.weights)):
+    same_weights = weights is state.weights or np.array_equal(weights, state.weights)
+    if x.shape != state.points.shape or not same_weights:
         return Attempt(None, diag)
     y = tgt.points
     g0, alpha = guess_target_duals(state, x, loss)
