@@ -87,7 +87,12 @@ def _cost(x, i, y, j, p):
 
 @numba.njit(cache=True)
 def pair_costs(x, y, rows, cols, p):
-    """``c(x_rows[k], y_cols[k])`` for every k (the plan's cells), shape ``(len(rows),)``."""
+    """``c(x_rows[k], y_cols[k])`` for every k (the plan's cells), shape ``(len(rows),)``.
+
+    >>> import numpy as np
+    >>> pair_costs(np.zeros((1, 2)), np.array([[3.0, 4.0]]), np.array([0]), np.array([0]), 1).tolist()
+    [5.0]
+    """
     out = np.empty(rows.shape[0])
     for k in range(rows.shape[0]):
         out[k] = _cost(x, rows[k], y, cols[k], p)
@@ -176,6 +181,18 @@ def repair_duals(x, y, p, g0, row_ptr, row_cols, tol, max_scans):
         True when the corrections converged (the duals certify the support), False at the work cap.
     scans : int
         Column scans performed after the first pass.
+
+    Examples
+    --------
+    The identity assignment of two points onto themselves is optimal, the crossed one is not:
+
+    >>> import numpy as np
+    >>> x = np.array([[0.0], [1.0]])
+    >>> ptr = np.array([0, 1, 2])
+    >>> repair_duals(x, x, 2, np.zeros(2), ptr, np.array([0, 1]), 1e-12, 10)[2]
+    True
+    >>> repair_duals(x, x, 2, np.zeros(2), ptr, np.array([1, 0]), 1e-12, 10)[2]
+    False
     """
     n = x.shape[0]
     m = y.shape[0]
