@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from . import onedim
+from . import onedim, scaling, trajectory
 
-BENCHMARKS = [onedim]
+BENCHMARKS = [onedim, trajectory, scaling]
 
 
 def main():

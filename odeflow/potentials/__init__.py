@@ -5,7 +5,9 @@ object behind it, which :func:`odeflow.simulate` calls once per step (keeping wa
 
 Methods
 -------
-``"exact"``         discrete target, any dimension: POT's network simplex (:mod:`.exact`)
+``"exact"``         discrete target, any dimension: POT's network simplex (:mod:`.exact`); along a
+                    trajectory the previous plan is reused while a dual certificate shows it optimal
+                    (:mod:`.warm`)
 ``"onedim"``        discrete target, d = 1: sorting (:mod:`.onedim`)
 ``"auto"``          ``"onedim"`` for d = 1 clouds, ``"exact"`` for other clouds, and the density method
                     for density targets when one is registered
@@ -13,12 +15,15 @@ Methods
 
 from __future__ import annotations
 
-from .._checks import as_rng, check_choice
+import numpy as np
+
+from .._checks import as_rng, check_choice, check_int
 from ..losses import Loss, get_loss
 from ..measures import Cloud, Density, as_cloud, as_measure
 from .exact import DEFAULT_MAX_ITER, solve_exact
 from .onedim import solve_onedim
 from .result import KantorovichResult
+from .warm import make_state, repair_budget, try_reuse
 
 __all__ = ["KantorovichResult", "PotentialSolver", "kantorovich", "make_solver", "wasserstein", "METHODS"]
 
@@ -51,16 +56,46 @@ class PotentialSolver:
 
 
 class ExactSolver(PotentialSolver):
-    """POT network simplex; option ``max_iter`` (int, default 10^7)."""
+    """POT network simplex, warm-started along a trajectory.
+
+    Options: ``max_iter`` (int, default 10^7); ``warm_start`` (bool, default True): reuse the previous
+    call's plan when a dual certificate shows it is still optimal (:mod:`.warm`), else re-solve.
+    ``info["warm"]`` says which path a call took: ``"cold"`` (no usable previous solve),
+    ``"reused"`` or ``"resolved"`` (the previous plan was not certified).
+    """
 
     name = "exact"
 
-    def __init__(self, target, loss, *, max_iter: int = DEFAULT_MAX_ITER):
+    def __init__(self, target, loss, *, max_iter: int = DEFAULT_MAX_ITER, warm_start: bool = True):
         super().__init__(target, loss)
-        self.max_iter = max_iter
+        self.max_iter = check_int(max_iter, "max_iter", minimum=1)
+        if not isinstance(warm_start, (bool, np.bool_)):
+            raise TypeError(f"warm_start: expected a bool, got {type(warm_start).__name__}")
+        self.warm_start = bool(warm_start)
+        self._state = None
+
+    def reset(self):
+        self._state = None
 
     def solve(self, cloud):
-        return solve_exact(cloud, self.target, self.loss, max_iter=self.max_iter)
+        attempt = None
+        if self._state is not None:
+            attempt = try_reuse(self._state, cloud.points, cloud.weights, self.target, self.loss,
+                                max_scans=repair_budget(cloud.n, self.target.n))
+            if attempt.result is not None:
+                return attempt.result
+        warm = attempt is not None and attempt.duals_init is not None
+        result = solve_exact(cloud, self.target, self.loss, max_iter=self.max_iter,
+                             duals_init=attempt.duals_init if warm else None)
+        result.info["warm"] = "resolved" if warm else "cold"
+        if attempt is not None:
+            result.info.update(attempt.info)
+            result.info["seconds"] += attempt.info["check_seconds"]
+        if self.warm_start and result.success:
+            self._state = make_state(cloud.points, cloud.weights, result)
+        else:
+            self._state = None
+        return result
 
 
 class OnedimSolver(PotentialSolver):
