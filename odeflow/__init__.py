@@ -12,13 +12,13 @@ rather than learned.
 
 from . import datasets, losses, schemes
 from .losses import Loss
-from .measures import Cloud, Density
+from .measures import Cloud, Density, Gaussian, GaussianMixture, ImageDensity, UniformBox
 from .potentials import KantorovichResult, kantorovich, make_solver, wasserstein
 from .simulate import SimulationResult, simulate
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Cloud", "Density", "KantorovichResult", "Loss", "SimulationResult", "datasets", "kantorovich",
+    "Cloud", "Density", "Gaussian", "GaussianMixture", "ImageDensity", "UniformBox", "KantorovichResult", "Loss", "SimulationResult", "datasets", "kantorovich",
     "losses", "make_solver", "schemes", "simulate", "wasserstein",
 ]
