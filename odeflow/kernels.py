@@ -560,13 +560,13 @@ def soft_cells(y, psi, cand, cost, eps, slot, nnz, n, prob):
     """Soft (entropic) Laguerre cells of the quadrature ``y`` (uniform weights ``1/S``).
 
     Sample ``s`` goes to its candidate ``cand[s, l]`` with probability ``p_sl`` proportional to
-    ``exp((psi_j - cost[s, l]) / eps)``.
+    ``exp((psi_j - cost[s, l]) / eps_s)``; ``eps`` (S,) is each sample's smoothing.
 
     Returns
     -------
     mass : (n,) ``sum_s p_sj / S``; moment : (n, d) ``sum_s p_sj y_s / S``; tcost : (n,) ``sum_s p_sj c_sj / S``
-    smooth : float ``eps / S sum_s log sum_l exp((psi_l - c_sl) / eps)`` (the smoothed c-transform term)
-    star : (nnz,) ``sum_s p_s0 p_sl / (eps S)`` in the slots of :func:`star_pattern`
+    smooth : float ``1 / S sum_s eps_s log sum_l exp((psi_l - c_sl) / eps_s)`` (smoothed c-transform term)
+    star : (nnz,) ``sum_s p_s0 p_sl / (eps_s S)`` in the slots of :func:`star_pattern`
     tail : float, the largest probability of a last candidate (truncation check)
 
     The probabilities are written to ``prob`` (S, k).
@@ -582,8 +582,9 @@ def soft_cells(y, psi, cand, cost, eps, slot, nnz, n, prob):
     tail = 0.0
     for s in range(S):
         top = -np.inf
+        e = eps[s]
         for l in range(k):
-            v = (psi[cand[s, l]] - cost[s, l]) / eps
+            v = (psi[cand[s, l]] - cost[s, l]) / e
             p[l] = v
             if v > top:
                 top = v
@@ -591,7 +592,7 @@ def soft_cells(y, psi, cand, cost, eps, slot, nnz, n, prob):
         for l in range(k):
             p[l] = np.exp(p[l] - top)
             tot += p[l]
-        smooth += top + np.log(tot)
+        smooth += e * (top + np.log(tot))
         for l in range(k):
             p[l] /= tot
             prob[s, l] = p[l]
@@ -601,7 +602,7 @@ def soft_cells(y, psi, cand, cost, eps, slot, nnz, n, prob):
             for t in range(d):
                 moment[j, t] += p[l] * y[s, t]
         for l in range(1, k):
-            star[slot[s, l]] += p[0] * p[l]
+            star[slot[s, l]] += p[0] * p[l] / e
         if p[k - 1] > tail:
             tail = p[k - 1]
     inv = 1.0 / S
@@ -611,8 +612,8 @@ def soft_cells(y, psi, cand, cost, eps, slot, nnz, n, prob):
         for t in range(d):
             moment[j, t] *= inv
     for q in range(nnz):
-        star[q] *= inv / eps
-    return mass, moment, tcost, eps * smooth * inv, star, tail
+        star[q] *= inv
+    return mass, moment, tcost, smooth * inv, star, tail
 
 
 @numba.njit(cache=True)
@@ -621,31 +622,33 @@ def soft_objective(psi, cand, cost, eps):
     S, k = cand.shape
     smooth = 0.0
     for s in range(S):
+        e = eps[s]
         top = -np.inf
         for l in range(k):
-            v = (psi[cand[s, l]] - cost[s, l]) / eps
+            v = (psi[cand[s, l]] - cost[s, l]) / e
             if v > top:
                 top = v
         tot = 0.0
         for l in range(k):
-            tot += np.exp((psi[cand[s, l]] - cost[s, l]) / eps - top)
-        smooth += top + np.log(tot)
-    return eps * smooth / S
+            tot += np.exp((psi[cand[s, l]] - cost[s, l]) / e - top)
+        smooth += e * (top + np.log(tot))
+    return smooth / S
 
 
 @numba.njit(cache=True)
 def soft_hessian_matvec(prob, cand, v, eps):
-    """``H v`` for ``H = (1 / (eps S)) sum_s (diag(p_s) - p_s p_s^T)`` on the candidate lists."""
+    """``H v`` for ``H = (1 / S) sum_s (diag(p_s) - p_s p_s^T) / eps_s`` on the candidate lists."""
     S, k = cand.shape
     out = np.zeros(v.shape[0])
     for s in range(S):
         mean = 0.0
         for l in range(k):
             mean += prob[s, l] * v[cand[s, l]]
+        w = 1.0 / eps[s]
         for l in range(k):
             j = cand[s, l]
-            out[j] += prob[s, l] * (v[j] - mean)
-    scale = 1.0 / (eps * S)
+            out[j] += w * prob[s, l] * (v[j] - mean)
+    scale = 1.0 / S
     for j in range(out.shape[0]):
         out[j] *= scale
     return out

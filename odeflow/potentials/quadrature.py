@@ -21,9 +21,12 @@ other candidate): ``sum_{l<m} p_l p_m (e_l - e_m)(e_l - e_m)^T`` minus its pairs
 candidates, a Laplacian that is smaller in the Loewner order; the Armijo search makes up for it.
 Memory is ``O(S k)``: about 0.2 GB for ``N = 10^4``, ``S = 10^6``, ``k = 8`` in 2-D.
 
-Smoothing. ``eps = epsilon * l^2`` with ``l^2`` the median squared distance from a particle to its
-nearest neighbour (default ``epsilon = 0.05``): the cells are blurred over a band of about
-``eps / l = 0.05 l``, far below the sampling noise of a cell with ``S a_i`` samples.
+Smoothing. Sample ``s`` is smoothed at ``eps_s = epsilon * l_i^2``, ``i`` its nearest particle and
+``l_i^2`` that particle's mean squared distance to its 4 nearest particles divided by 2.5 (about the
+squared distance to the nearest one, smoothed) (default ``epsilon = 0.05``;
+fixed for the whole solve; a per-sample temperature keeps ``F_eps`` concave with the same gradient and
+Hessian formulas, ``eps`` moving inside the sum). Cells are blurred over a band of about ``eps_s / l_i = 0.05 l_i``, far below the sampling
+noise of a cell with ``S a_i`` samples, in the dense core and in the sparse tails alike.
 
 Accuracy as a function of S. ``tol`` bounds the error of the soft cell masses *on the quadrature*.
 Against the density itself each cell's mass carries the quadrature's relative error, about
@@ -51,17 +54,21 @@ SAMPLES_PER_PARTICLE = 100
 MIN_SAMPLES = 10_000
 #: Annealing factors of a cold start (relative to the final eps).
 ANNEALING = (64.0, 16.0, 4.0, 1.0)
-#: Tolerance of the intermediate annealing levels.
+#: Tolerance and iteration cap of the intermediate annealing levels (a warm-up: the truncated lists
+#: are coarse there, so they are not solved to the end).
 LEVEL_TOL = 1e-2
+LEVEL_MAX_ITER = 20
 ARMIJO = 1e-4
 MAX_HALVINGS = 40
 REGULARISATION = 1e-12
 #: Largest change of any dual in one Newton step, in units of eps (a trust region: the candidate
 #: lists stay meaningful, and a particle the lists starve cannot run off).
-TRUST = 10.0
+TRUST = 30.0
 #: Conjugate-gradient iterations per Newton step (preconditioner: the star Laplacian's LU).
 CG_MAX_ITER = 50
 QUERY_CHUNK = 200_000
+#: The local squared spacing of a particle is its mean squared distance to this many nearest particles.
+LOCAL_NEIGHBOURS = 4
 
 
 class SoftCells:
@@ -137,33 +144,31 @@ class QuadratureSolver:
         return psi, int(lost.size)
 
     # -- one annealing level -------------------------------------------------------------------------
-    def _level(self, x, a, psi, eps, tol, max_iter, stats, final):
+    def _lists(self, x, psi, k, n, stats):
+        """Candidate lists at ``psi`` (after rescuing starved particles), their costs and star pattern."""
+        cand = self._candidates(x, psi, k)
+        psi, rescued = self._rescue(x, psi, cand)
+        if rescued:
+            stats["rescued"] += rescued
+            cand = self._candidates(x, psi, k)
+        stats["refreshes"] += 1
+        return psi, cand, candidate_costs(self.samples, x, cand)
+
+    def _level(self, x, a, psi, site_eps, eps, tol, max_iter, stats, final):
+        """Damped Newton at one smoothing level. Every candidate list is computed at the point where it
+        is used (the trial points of the line search included), so the objective is always the smoothed
+        semi-dual on the current best particles of each sample."""
         n = x.shape[0]
         k = min(self.k, n)
         y = self.samples
-        refresh = True
+        prob = np.empty((y.shape[0], k))
+        psi, cand, cost = self._lists(x, psi, k, n, stats)
         it = 0
-        prob = None
         while True:
-            if refresh:
-                cand = self._candidates(x, psi, k)
-                psi, rescued = self._rescue(x, psi, cand)
-                if rescued:
-                    stats["rescued"] += rescued
-                    cand = self._candidates(x, psi, k)
-                cost = candidate_costs(y, x, cand)
-                indptr, indices, slot = star_pattern(cand, n)
-                if prob is None or prob.shape != cand.shape:
-                    prob = np.empty(cand.shape)
-                stats["refreshes"] += 1
-                refresh = False
-                moved = np.zeros(n)  # change of psi since the lists were computed
+            indptr, indices, slot = star_pattern(cand, n)
             cells = SoftCells(*soft_cells(y, psi, cand, cost, eps, slot, indices.shape[0], n, prob))
             err = float(np.max(np.abs(cells.mass - a) / a))
             if err <= tol:
-                if final and np.any(moved != 0):  # confirm on candidate lists computed at this psi
-                    refresh = True
-                    continue
                 return psi, cells, err, "optimal"
             if it >= max_iter:
                 return psi, cells, err, "max_iter_reached"
@@ -171,22 +176,20 @@ class QuadratureSolver:
             stats["iterations"] += 1
             grad = a - cells.mass
             d = self._direction(cells, indices, indptr, prob, cand, eps, grad, stats)
-            reach = float(np.ptp(d))
-            tau = min(1.0, TRUST * eps / reach) if reach > 0 else 1.0
+            reach = float(np.max(np.abs(d - a @ d) / site_eps))
+            tau = min(1.0, TRUST / reach) if reach > 0 else 1.0
             value = float(a @ psi) - cells.smooth
             slope = float(grad @ d)
             for _ in range(MAX_HALVINGS):
                 trial = psi + tau * d
-                if float(a @ trial) - soft_objective(trial, cand, cost, eps) >= value + ARMIJO * tau * slope:
+                trial = trial - float(a @ trial)
+                trial, t_cand, t_cost = self._lists(x, trial, k, n, stats)
+                if float(a @ trial) - soft_objective(trial, t_cand, t_cost, eps) >= value + ARMIJO * tau * slope:
                     break
                 tau *= 0.5
             else:
                 return psi, cells, err, "stalled"
-            shift = float(a @ trial)
-            moved += tau * d - shift
-            psi = trial - shift
-            if np.ptp(moved) > eps:  # the best candidates may have changed
-                refresh = True
+            psi, cand, cost = trial, t_cand, t_cost
 
     def _direction(self, cells, indices, indptr, prob, cand, eps, grad, stats):
         """Newton direction: CG on the Hessian of the lists, preconditioned by the star Laplacian."""
@@ -198,7 +201,8 @@ class QuadratureSolver:
         lu = spla.splu((H + delta * sp.eye_array(n)).tocsc(), permc_spec="MMD_AT_PLUS_A",
                        diag_pivot_thresh=0.0, options={"SymmetricMode": True})
         A = spla.LinearOperator((n, n), dtype=np.float64,
-                                matvec=lambda v: soft_hessian_matvec(prob, cand, np.ascontiguousarray(v).ravel(), eps)
+                                matvec=lambda v: soft_hessian_matvec(prob, cand, np.ascontiguousarray(v).ravel(),
+                                                                     eps)
                                 + delta * np.ravel(v))
         M = spla.LinearOperator((n, n), dtype=np.float64, matvec=lu.solve)
         count = [0]
@@ -220,42 +224,61 @@ class QuadratureSolver:
             cost = float(0.5 * np.mean(np.sum((y - x[0]) ** 2, axis=1)))
             info = {"status": "optimal", "iterations": 0, "max_mass_error": 0.0}
             return np.zeros(1), mass, cen, cost, self._info(info, a, 0.0, 0.0, 0.0, {"refreshes": 0, "rescued": 0})
-        spacing = cKDTree(x).query(x, k=2)[0][:, 1]
-        scale = float(np.median(spacing**2))
-        if not scale > 0:
-            scale = float(np.mean(spacing**2)) or 1.0
-        eps_final = self.epsilon * scale
+        shift, stretch = self._fit(x)
+        z = shift + stretch * x  # the particles moved onto the samples' location and spread
+        site_tree = cKDTree(z)
+        m = min(LOCAL_NEIGHBOURS, n - 1)
+        dist = site_tree.query(z, k=m + 1)[0][:, 1:]
+        # local squared spacing: for uniform points in 2-D, E|d_k|^2 = k E|d_1|^2, so this is about E|d_1|^2
+        spacing2 = np.mean(dist.reshape(n, m) ** 2, axis=1) / (0.5 * (m + 1))
+        scale = float(np.median(spacing2))
+        # a band of width w around a facet between x_i and x_j costs |x_i - x_j| w in the cell test:
+        # eps = epsilon * (particle spacing) * (cell spacing) = epsilon * spacing2 / stretch
+        eps_final = self.epsilon * spacing2 / stretch
+        nearest = np.empty(y.shape[0], dtype=np.int64)
+        for start in range(0, y.shape[0], QUERY_CHUNK):
+            nearest[start:start + QUERY_CHUNK] = site_tree.query(y[start:start + QUERY_CHUNK], k=1, workers=-1)[1]
+        sample_eps = eps_final[nearest]
+        del nearest
         stats = {"iterations": 0, "refreshes": 0, "rescued": 0}
         status = None
         if psi0 is not None:
-            psi, cells, err, status = self._level(x, a, psi0, eps_final, tol, max_iter, stats, True)
+            psi, cells, err, status = self._level(x, a, psi0, eps_final, sample_eps, tol, max_iter, stats, True)
+            if status != "optimal":
+                stats["warm_failed"] = True
             start = "warm"
         if status != "optimal":
             start = "cold"
             psi = self._fit_start(x)
             for factor in ANNEALING:
                 last = factor == ANNEALING[-1]
-                psi, cells, err, status = self._level(x, a, psi, factor * eps_final,
-                                                      tol if last else max(tol, LEVEL_TOL), max_iter, stats, last)
+                psi, cells, err, status = self._level(x, a, psi, factor * eps_final, factor * sample_eps,
+                                                      tol if last else max(tol, LEVEL_TOL),
+                                                      max_iter if last else min(max_iter, LEVEL_MAX_ITER), stats, last)
         mass = cells.mass
         cen = x.copy()
         ok = mass > 0
         cen[ok] = cells.moment[ok] / mass[ok, None]
         info = {"status": status, "iterations": stats["iterations"], "max_mass_error": err, "start": start}
-        return psi, mass, cen, float(cells.cost.sum()), self._info(info, a, eps_final, scale, cells.tail, stats)
+        return psi, mass, cen, float(cells.cost.sum()), self._info(info, a, float(np.median(eps_final)), scale,
+                                                                   cells.tail, stats)
 
-    def _fit_start(self, x):
-        """Duals whose hard cells are the Voronoi cells of the particles moved onto the samples' scale.
-
-        ``z = m_y + s (x - m_x)`` with ``s`` matching the root-mean-square spreads; see
-        :meth:`odeflow.potentials.laguerre2d.PowerDiagram2D.fit_start` for the formula.
-        """
+    def _fit(self, x):
+        """``(b, s)`` of the map ``z = b + s x`` matching the particles' mean and root-mean-square spread to
+        the samples'."""
         y = self.samples
         mx, my = x.mean(axis=0), y.mean(axis=0)
         sx = np.sqrt(np.mean(np.sum((x - mx) ** 2, axis=1)))
         sy = np.sqrt(np.mean(np.sum((y - my) ** 2, axis=1)))
         s = sy / sx if sx > 0 else 1.0
-        b = my - s * mx
+        return my - s * mx, s
+
+    def _fit_start(self, x):
+        """Duals whose hard cells are the Voronoi cells of the particles mapped by :meth:`_fit`.
+
+        See :meth:`odeflow.potentials.laguerre2d.PowerDiagram2D.fit_start` for the formula.
+        """
+        b, s = self._fit(x)
         psi = 0.5 * (1.0 - s) * np.sum(x * x, axis=1) - x @ b
         return psi - psi.mean()
 
