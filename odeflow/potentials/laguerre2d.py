@@ -20,7 +20,7 @@ kernel (:func:`odeflow.kernels.laguerre_cells_box`, or ``laguerre_cells_grid`` w
 pixels of an image). Masses, centroids and Hessian entries are exact up to rounding.
 
 Starting point. Damped Newton needs every cell non-empty at the start. We try, in order: the given
-warm start; the duals that make the cells the Voronoi cells of the particles mapped into the box by a
+warm start (its empty cells first repaired by raising their duals, :meth:`PowerDiagram2D.repair`); the duals that make the cells the Voronoi cells of the particles mapped into the box by a
 scaling ``y = c + s (x - m)`` (all then inside the box: every cell has positive area). For an image
 with empty (zero) pixels that may still leave a cell without mass; we then follow a continuation in
 the density, ``rho_t = (1 - t) / |B| + t rho`` with ``t = 0, 1/2, 3/4, ...``, solving each loosely from
@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-from scipy.spatial import ConvexHull, QhullError
+from scipy.spatial import ConvexHull, QhullError, cKDTree
 
 from ..kernels import laguerre_cells_box, laguerre_cells_grid, lower_hull_adjacency, two_ring
 
@@ -50,6 +50,10 @@ CONTINUATION_TOL = 1e-2
 AREA_CERTIFICATE = 1e-12
 #: Preconditioned CG (preconditioner: the last sparse LU) iterations allowed before refactoring.
 PCG_MAX_ITER = 25
+#: A warm start whose largest relative mass error exceeds this is compared with the fitted start.
+WARM_LIMIT = 1.0
+#: A warm start with more empty cells than this fraction is not repaired (the fitted start is used).
+REPAIR_LIMIT = 0.02
 
 
 class Cells:
@@ -189,6 +193,31 @@ class PowerDiagram2D:
         psi = 0.5 * (1.0 - s) * np.einsum("ij,ij->i", z, z) - z @ b_c
         return psi - psi.mean()
 
+    def repair(self, psi, cells, rounds=4):
+        """Give every empty cell some area: raise ``psi_i`` until site ``i`` wins a patch around its anchor.
+
+        The anchor is the site pulled into the box; the site then beats the current winner there by a
+        quarter of their squared distance, so its cell contains a neighbourhood of the anchor. A few
+        rounds, since a raised site may empty a neighbour. Returns ``(psi, cells)``.
+        """
+        half = 0.5 * (self.hi - self.lo)
+        anchor = self.centre + np.clip(self.x - self.centre, -0.999 * half, 0.999 * half)
+        for _ in range(rounds):
+            empty = np.flatnonzero(cells.area <= 0)
+            if empty.size == 0:
+                break
+            psi = psi.copy()
+            lift = np.sqrt(np.max(2.0 * psi) - 2.0 * psi)
+            tree = cKDTree(np.column_stack([self.x, lift]))
+            _, win = tree.query(np.column_stack([anchor[empty], np.zeros(empty.size)]), k=2)
+            win = np.where(win[:, 0] == empty, win[:, 1], win[:, 0])
+            y = anchor[empty]
+            score = 0.5 * np.sum((y - self.x[win]) ** 2, axis=1) - psi[win]
+            gap = 0.25 * np.sum((self.x[win] - y) ** 2, axis=1) + 1e-12 * self.area
+            psi[empty] = 0.5 * np.sum((y - self.x[empty]) ** 2, axis=1) - score + gap
+            cells = self(psi, fresh=True)
+        return psi, cells
+
     def blend(self, t: float) -> np.ndarray:
         """The continuation density ``(1 - t) / |B| + t rho`` on the grid."""
         return (1.0 - t) / self.area + t * self.grid
@@ -299,9 +328,11 @@ def solve_laguerre2d(x, a, lo, hi, grid, tol, max_iter, psi_warm=None):
     start, psi, cells = None, None, None
     if psi_warm is not None:
         cells = diagram(psi_warm, fresh=True)
+        if 0 < np.count_nonzero(cells.area <= 0) <= REPAIR_LIMIT * len(a):
+            psi_warm, cells = diagram.repair(psi_warm, cells)
         if cells.mass.min() > 0:
             start, psi = "warm", psi_warm
-    if start is None or relative_error(cells.mass, a) > 1.0:
+    if start is None or relative_error(cells.mass, a) > WARM_LIMIT:
         fit = diagram.fit_start()
         fit_cells = diagram(fit, fresh=True)
         better = start is None or relative_error(fit_cells.mass, a) < relative_error(cells.mass, a)
