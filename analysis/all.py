@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from . import demo_flow
+from . import demo_flow, image_flow
 
-STUDIES = [demo_flow]
+STUDIES = [demo_flow, image_flow]
 
 
 def main():

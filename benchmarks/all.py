@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from . import onedim
+from . import onedim, semidiscrete
 
-BENCHMARKS = [onedim]
+BENCHMARKS = [onedim, semidiscrete]
 
 
 def main():

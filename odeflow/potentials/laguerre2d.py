@@ -24,7 +24,7 @@ warm start (its empty cells first repaired by raising their duals, :meth:`PowerD
 scaling ``y = c + s (x - m)`` (all then inside the box: every cell has positive area). For an image
 with empty (zero) pixels that may still leave a cell without mass; we then follow a continuation in
 the density, ``rho_t = (1 - t) / |B| + t rho`` with ``t = 0, 1/2, 3/4, ...``, solving each loosely from
-the previous solution, until the cells are non-empty for ``rho`` itself.
+the previous solution, until every cell mass for ``rho`` itself is within a factor 2 of its target.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ AREA_CERTIFICATE = 1e-12
 PCG_MAX_ITER = 25
 #: A warm start whose largest relative mass error exceeds this is compared with the fitted start.
 WARM_LIMIT = 1.0
+#: Starts whose largest relative mass error exceeds this go through the density continuation (images).
+GOOD_START = 1.0
 #: A warm start with more empty cells than this fraction is not repaired (the fitted start is used).
 REPAIR_LIMIT = 0.02
 
@@ -339,8 +341,12 @@ def solve_laguerre2d(x, a, lo, hi, grid, tol, max_iter, psi_warm=None):
         if fit_cells.mass.min() > 0 and better:
             start, psi, cells = "fit", fit, fit_cells
     iterations = 0
-    if start is None:  # an image with empty pixels: continuation from the uniform density
-        start, psi = "continuation", diagram.fit_start()
+    good = start is not None and relative_error(cells.mass, a) <= GOOD_START
+    if not good and grid is not None:
+        # an image with empty pixels or strong contrast: continuation from the uniform density
+        start = "continuation"
+        if psi is None:
+            psi = diagram.fit_start()
         t = 0.0
         while True:
             blended = diagram.blend(t)
@@ -349,14 +355,15 @@ def solve_laguerre2d(x, a, lo, hi, grid, tol, max_iter, psi_warm=None):
                 max_iter, float(blended.max()))
             iterations += its
             cells = diagram(psi, fresh=True)
-            if cells.mass.min() > 0 or t > 1.0 - 2.0**-40:
+            done = cells.mass.min() > 0 and relative_error(cells.mass, a) <= GOOD_START
+            if done or t > 1.0 - 2.0**-40:
                 break
             t = 0.5 * (1.0 + t)
-        if cells.mass.min() <= 0:
-            info = {"status": "no_admissible_start", "iterations": iterations,
-                    "evaluations": diagram.evaluations, "start": start,
-                    "max_mass_error": relative_error(cells.mass, a)}
-            return psi, cells, info
+    if cells is None or cells.mass.min() <= 0:
+        info = {"status": "no_admissible_start", "iterations": iterations, "evaluations": diagram.evaluations,
+                "triangulations": diagram.hulls, "start": start,
+                "max_mass_error": np.inf if cells is None else relative_error(cells.mass, a)}
+        return (np.zeros(len(a)) if psi is None else psi), cells, info
     rho_max = 1.0 / diagram.area if grid is None else float(grid.max())
     psi, cells, its, status, err = damped_newton(diagram, psi, a, tol, max_iter, rho_max, cells)
     info = {"status": status, "iterations": iterations + its, "evaluations": diagram.evaluations,
