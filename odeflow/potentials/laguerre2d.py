@@ -322,9 +322,17 @@ def damped_newton(evaluate, psi, a, tol, max_iter, rho_max, cells=None, system=N
 def solve_laguerre2d(x, a, lo, hi, grid, tol, max_iter, psi_warm=None):
     """Solve the 2-D semi-discrete problem; returns ``(psi, cells, info)``.
 
-    ``info`` has ``status``, ``iterations`` (Newton iterations, all stages), ``evaluations`` (power
-    diagrams computed), ``start`` (``"warm"``, ``"fit"`` or ``"continuation"``) and
-    ``max_mass_error``.
+    ``info`` has ``status``, ``iterations`` (Newton iterations, all stages), ``evaluations`` (cell
+    computations), ``triangulations`` (Qhull runs), ``start`` (``"warm"``, ``"fit"`` or
+    ``"continuation"``) and ``max_mass_error``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([[0.2, 0.5], [0.4, 0.5], [0.9, 0.5]])
+    >>> psi, cells, info = solve_laguerre2d(x, np.full(3, 1 / 3), [0.0, 0.0], [1.0, 1.0], None, 1e-9, 50)
+    >>> info["status"], cells.mass.round(9).tolist()
+    ('optimal', [0.333333333, 0.333333333, 0.333333333])
     """
     diagram = PowerDiagram2D(x, lo, hi, grid)
     start, psi, cells = None, None, None

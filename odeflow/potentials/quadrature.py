@@ -93,6 +93,14 @@ class QuadratureSolver:
         Final smoothing relative to the particles' squared spacing (default 0.05).
     neighbours : int, optional
         Candidate particles kept per sample (default 8, at least 2).
+
+    Examples
+    --------
+    >>> import numpy as np, odeflow as of
+    >>> q = QuadratureSolver(of.UniformBox([0.0], [1.0]), np.random.default_rng(0), n_samples=2000)
+    >>> psi, mass, cen, cost, info = q.solve(np.array([[0.1], [0.2]]), np.array([0.5, 0.5]), 1e-6, 50)
+    >>> info["status"], bool(abs(cen[0, 0] - 0.25) < 0.02 and abs(cen[1, 0] - 0.75) < 0.02)
+    ('optimal', True)
     """
 
     def __init__(self, density, rng, n_samples=None, epsilon=None, neighbours=None):

@@ -25,6 +25,13 @@ own particle is kept), and falls back to a cold start when that leaves a cell em
 Only ``loss="w2"`` is implemented: the w1 cells (additively weighted, hyperbolic boundaries) are not,
 and asking for them raises ``ValueError`` naming ``loss``. Particles need positive weights; particles
 at the same position share one cell (split in proportion to their weights).
+
+Examples
+--------
+>>> import odeflow as of
+>>> pot = of.kantorovich([[0.25, 0.5], [0.75, 0.5]], of.UniformBox([0, 0], [1, 1]), method="semidiscrete")
+>>> pot.info["path"], pot.success, pot.targets.round(12).tolist()
+('exact2d', True, [[0.25, 0.5], [0.75, 0.5]])
 """
 
 from __future__ import annotations
@@ -88,6 +95,14 @@ class SemidiscreteSolver(PotentialSolver):
         Reuse the previous call's duals (default True).
     n_samples, epsilon, neighbours
         Sampled path only: see :mod:`odeflow.potentials.quadrature`.
+
+    Examples
+    --------
+    >>> import numpy as np, odeflow as of
+    >>> solver = of.make_solver(2, of.Gaussian([0, 0], np.eye(2)), method="semidiscrete", n_samples=4000, rng=0)
+    >>> pot = solver(of.Cloud([[-1.0, 0.0], [1.0, 0.0]]))
+    >>> pot.info["path"], pot.success, bool(pot.targets[0, 0] < 0 < pot.targets[1, 0])
+    ('sampled', True, True)
     """
 
     name = "semidiscrete"
