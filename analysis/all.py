@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from . import demo_flow, euler_order, paper_2d, persistence, w1_decay, w2_decay
+from . import demo_flow, euler_order, image_flow, paper_2d, persistence, w1_decay, w2_decay
 
-STUDIES = [demo_flow, euler_order, w2_decay, w1_decay, persistence, paper_2d]
+STUDIES = [demo_flow, euler_order, w2_decay, w1_decay, persistence, paper_2d, image_flow]
 
 
 def main():

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from . import onedim, scaling, trajectory
+from . import onedim, scaling, semidiscrete, trajectory
 
-BENCHMARKS = [onedim, trajectory, scaling]
+BENCHMARKS = [onedim, trajectory, semidiscrete, scaling]
 
 
 def main():

@@ -13,7 +13,7 @@ rather than learned.
 from . import datasets, losses, schemes
 from . import metrics, persistence
 from .losses import Loss
-from .measures import Cloud, Density
+from .measures import Cloud, Density, Gaussian, GaussianMixture, ImageDensity, UniformBox
 from .potentials import KantorovichResult, kantorovich, make_solver, wasserstein
 from .simulate import SimulationResult, simulate
 from . import convergence, theory
@@ -21,7 +21,7 @@ from . import convergence, theory
 __version__ = "0.1.0"
 
 __all__ = [
-    "Cloud", "Density", "KantorovichResult", "Loss", "SimulationResult", "datasets", "kantorovich",
-    "losses", "make_solver", "metrics", "persistence", "schemes", "simulate", "wasserstein",
-    "convergence", "theory",
+    "Cloud", "Density", "Gaussian", "GaussianMixture", "ImageDensity", "UniformBox", "KantorovichResult",
+    "Loss", "SimulationResult", "datasets", "kantorovich", "losses", "make_solver", "metrics", "persistence",
+    "schemes", "simulate", "wasserstein", "convergence", "theory",
 ]

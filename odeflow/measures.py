@@ -129,6 +129,243 @@ class Density:
         raise NotImplementedError
 
 
+def _as_vector(value, name: str) -> np.ndarray:
+    """A finite float64 1-D array (copied)."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name}: expected a 1-D array of numbers, got {type(value).__name__}")
+    try:
+        v = np.array(value, dtype=np.float64, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name}: expected a 1-D array of numbers ({exc})") from None
+    if v.ndim != 1 or v.size < 1:
+        raise ValueError(f"{name}: expected a non-empty 1-D array, got shape {v.shape}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"{name}: contains non-finite value(s) (NaN or inf)")
+    return v
+
+
+#: Relative tolerance of the symmetry and positive-semidefiniteness checks of a covariance.
+COV_TOL = 1e-10
+
+
+def _as_covariance(value, dim: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A symmetric positive-semidefinite ``(dim, dim)`` matrix and a square-root factor ``L L^T = C``."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name}: expected a ({dim}, {dim}) array of numbers, got {type(value).__name__}")
+    try:
+        c = np.array(value, dtype=np.float64, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name}: expected a ({dim}, {dim}) array of numbers ({exc})") from None
+    if c.shape != (dim, dim):
+        raise ValueError(f"{name}: expected shape ({dim}, {dim}), got {c.shape}")
+    if not np.all(np.isfinite(c)):
+        raise ValueError(f"{name}: contains non-finite value(s) (NaN or inf)")
+    scale = max(float(np.abs(c).max()), np.finfo(float).tiny)
+    if np.abs(c - c.T).max() > COV_TOL * scale:
+        raise ValueError(f"{name}: is not symmetric (max |C - C^T| = {np.abs(c - c.T).max():.3g})")
+    c = 0.5 * (c + c.T)
+    w, v = np.linalg.eigh(c)
+    if w.min() < -COV_TOL * scale:
+        raise ValueError(f"{name}: is not positive semidefinite (smallest eigenvalue {w.min():.3g})")
+    if w.max() <= 0:
+        raise ValueError(f"{name}: is zero; a Gaussian target needs a positive variance in some direction")
+    return c, v * np.sqrt(np.maximum(w, 0.0))
+
+
+class Gaussian(Density):
+    """The normal law ``N(mean, cov)`` in R^d (``cov`` positive semidefinite, not zero).
+
+    Parameters
+    ----------
+    mean : array_like, shape (d,)
+    cov : array_like, shape (d, d)
+        Symmetric positive semidefinite (checked to a relative 1e-10).
+
+    Examples
+    --------
+    >>> import odeflow as of
+    >>> g = of.Gaussian([0.0, 1.0], [[1.0, 0.0], [0.0, 4.0]])
+    >>> g.dim, g.sample(3, rng=0).shape
+    (2, (3, 2))
+    """
+
+    def __init__(self, mean, cov):
+        self.mean = _as_vector(mean, "mean")
+        self.dim = self.mean.size
+        self.cov, self._factor = _as_covariance(cov, self.dim, "cov")
+        for arr in (self.mean, self.cov, self._factor):
+            arr.setflags(write=False)
+
+    def _sample(self, n, rng):
+        return self.mean + rng.standard_normal((n, self.dim)) @ self._factor.T
+
+    def __repr__(self) -> str:
+        return f"Gaussian(dim={self.dim}, mean={np.round(self.mean, 4).tolist()})"
+
+
+class GaussianMixture(Density):
+    """A mixture ``sum_k w_k N(means[k], covs[k])``.
+
+    Parameters
+    ----------
+    means : array_like, shape (k, d)
+    covs : array_like, shape (k, d, d)
+        Each symmetric positive semidefinite.
+    weights : array_like, shape (k,), optional
+        Non-negative, summing to 1; default uniform.
+
+    Examples
+    --------
+    >>> import numpy as np, odeflow as of
+    >>> gm = of.GaussianMixture([[-1.0, 0.0], [1.0, 0.0]], [0.01 * np.eye(2)] * 2)
+    >>> gm.dim, gm.n_components
+    (2, 2)
+    """
+
+    def __init__(self, means, covs, weights=None):
+        self.means = as_points(means, "means")
+        k, self.dim = self.means.shape
+        try:
+            covs = np.asarray(covs, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"covs: expected a ({k}, d, d) array of numbers ({exc})") from None
+        if covs.shape != (k, self.dim, self.dim):
+            raise ValueError(f"covs: expected shape ({k}, {self.dim}, {self.dim}) for {k} means, got {covs.shape}")
+        pairs = [_as_covariance(covs[j], self.dim, f"covs[{j}]") for j in range(k)]
+        self.covs = np.stack([c for c, _ in pairs])
+        self._factors = np.stack([f for _, f in pairs])
+        self.weights = as_weights(weights, k, "weights")
+        for arr in (self.means, self.covs, self._factors, self.weights):
+            arr.setflags(write=False)
+
+    @property
+    def n_components(self) -> int:
+        """Number of components ``k``."""
+        return self.means.shape[0]
+
+    def _sample(self, n, rng):
+        comp = rng.choice(self.n_components, size=n, p=self.weights)
+        z = rng.standard_normal((n, self.dim))
+        return self.means[comp] + np.einsum("nij,nj->ni", self._factors[comp], z)
+
+    def __repr__(self) -> str:
+        return f"GaussianMixture(dim={self.dim}, components={self.n_components})"
+
+
+class UniformBox(Density):
+    """The uniform law on the box ``[low_1, high_1] x ... x [low_d, high_d]``.
+
+    In two dimensions the semi-discrete method solves it exactly (polygonal Laguerre cells).
+
+    Examples
+    --------
+    >>> import odeflow as of
+    >>> box = of.UniformBox([0.0, 0.0], [2.0, 1.0])
+    >>> box.dim, box.volume
+    (2, 2.0)
+    """
+
+    def __init__(self, low, high):
+        self.low = _as_vector(low, "low")
+        self.high = _as_vector(high, "high")
+        if self.high.size != self.low.size:
+            raise ValueError(f"high: has length {self.high.size}, low has length {self.low.size}")
+        if np.any(self.high <= self.low):
+            bad = int(np.flatnonzero(self.high <= self.low)[0])
+            raise ValueError(f"high: must exceed low in every coordinate (coordinate {bad}: "
+                             f"low {self.low[bad]:g}, high {self.high[bad]:g})")
+        self.dim = self.low.size
+        self.volume = float(np.prod(self.high - self.low))
+        if not (np.isfinite(self.volume) and self.volume > 0):
+            raise ValueError(f"high: the box volume {self.volume!r} is not a positive finite number")
+        self.low.setflags(write=False)
+        self.high.setflags(write=False)
+
+    def _sample(self, n, rng):
+        return self.low + (self.high - self.low) * rng.random((n, self.dim))
+
+    def __repr__(self) -> str:
+        return f"UniformBox(low={self.low.tolist()}, high={self.high.tolist()})"
+
+
+class ImageDensity(Density):
+    """A 2-D density, constant on the pixels of an image (any non-negative array with positive mass).
+
+    Parameters
+    ----------
+    array : array_like, shape (rows, cols)
+        Non-negative pixel intensities; normalised to a probability density. Row 0 is the **top** of
+        the picture, as in an image file and in ``imshow(array, extent=extent)``.
+    extent : (left, right, bottom, top)
+        The rectangle the image covers (matplotlib's convention), ``left < right``, ``bottom < top``.
+
+    Attributes
+    ----------
+    grid : (rows, cols) ndarray
+        The probability density on each pixel, row 0 at the **bottom** (``grid[r, c]`` covers
+        ``y`` in ``[bottom + r dy, bottom + (r+1) dy]`` and ``x`` in ``[left + c dx, left + (c+1) dx]``).
+    low, high : (2,) corners of the rectangle.
+
+    Examples
+    --------
+    >>> import odeflow as of
+    >>> img = of.ImageDensity([[0.0, 1.0], [1.0, 2.0]], extent=(0.0, 2.0, 0.0, 2.0))
+    >>> img.grid.tolist()   # bottom row first, integrates to 1 over the 2 x 2 square
+    [[0.25, 0.5], [0.0, 0.25]]
+    """
+
+    dim = 2
+
+    def __init__(self, array, extent):
+        if isinstance(array, (str, bytes)) or array is None:
+            raise TypeError(f"array: expected a 2-D array of numbers, got {type(array).__name__}")
+        try:
+            img = np.array(array, dtype=np.float64, copy=True)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"array: expected a 2-D array of numbers ({exc})") from None
+        if img.ndim != 2 or min(img.shape) < 1:
+            raise ValueError(f"array: expected a non-empty 2-D array (rows, cols), got shape {img.shape}")
+        if not np.all(np.isfinite(img)):
+            raise ValueError("array: contains non-finite value(s) (NaN or inf)")
+        if np.any(img < 0):
+            raise ValueError(f"array: contains negative value(s) (min {img.min():g}); intensities must be >= 0")
+        total = float(img.sum())
+        if not total > 0:
+            raise ValueError("array: has zero total mass; at least one pixel must be positive")
+        ext = _as_vector(extent, "extent")
+        if ext.size != 4:
+            raise ValueError(f"extent: expected (left, right, bottom, top), got {ext.size} numbers")
+        left, right, bottom, top = ext
+        if not (right > left and top > bottom):
+            raise ValueError(f"extent: needs left < right and bottom < top, got {tuple(ext.tolist())}")
+        self.array = img
+        self.extent = tuple(float(e) for e in ext)
+        self.low = np.array([left, bottom])
+        self.high = np.array([right, top])
+        rows, cols = img.shape
+        self.pixel = ((right - left) / cols, (top - bottom) / rows)
+        self.grid = np.ascontiguousarray(img[::-1]) / (total * self.pixel[0] * self.pixel[1])
+        for arr in (self.array, self.low, self.high, self.grid):
+            arr.setflags(write=False)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(rows, cols)`` of the pixel grid."""
+        return self.grid.shape
+
+    def _sample(self, n, rng):
+        rows, cols = self.grid.shape
+        prob = self.grid.ravel() / self.grid.sum()
+        flat = rng.choice(rows * cols, size=n, p=prob)
+        r, c = np.divmod(flat, cols)
+        u = rng.random((n, 2))
+        return np.stack([self.low[0] + (c + u[:, 0]) * self.pixel[0],
+                         self.low[1] + (r + u[:, 1]) * self.pixel[1]], axis=1)
+
+    def __repr__(self) -> str:
+        return f"ImageDensity(shape={self.shape}, extent={self.extent})"
+
+
 def as_cloud(value, name: str) -> Cloud:
     """Accept a :class:`Cloud` or an ``(n, d)`` array (uniform weights) for argument ``name``."""
     if isinstance(value, Cloud):

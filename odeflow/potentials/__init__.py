@@ -9,6 +9,8 @@ Methods
                     trajectory the previous plan is reused while a dual certificate shows it optimal
                     (:mod:`.warm`)
 ``"onedim"``        discrete target, d = 1: sorting (:mod:`.onedim`)
+``"semidiscrete"``  density target (w2): Laguerre cells, exact in 2-D for boxes and images, sampled
+                    otherwise (:mod:`.semidiscrete`)
 ``"auto"``          ``"onedim"`` for d = 1 clouds, ``"exact"`` for other clouds, and the density method
                     for density targets when one is registered
 """
@@ -109,6 +111,10 @@ class OnedimSolver(PotentialSolver):
 
 #: name -> solver class; new methods register here.
 METHODS: dict[str, type[PotentialSolver]] = {"exact": ExactSolver, "onedim": OnedimSolver}
+
+from .semidiscrete import SemidiscreteSolver  # noqa: E402  (subclasses PotentialSolver, defined above)
+
+METHODS["semidiscrete"] = SemidiscreteSolver
 
 
 def _resolve_method(method: str, dim: int, target) -> str:

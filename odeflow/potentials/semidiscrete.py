@@ -1,0 +1,207 @@
+"""Semi-discrete Kantorovich potentials: particles against a density (THEORY.md section 1).
+
+``method="semidiscrete"`` solves the w2 semi-dual for the particle duals ``psi`` (``KantorovichResult.f``):
+every Laguerre cell ``L_i = {y : |y - x_i|^2/2 - psi_i <= |y - x_j|^2/2 - psi_j for all j}`` must carry
+the mass ``a_i``, and the particle's target is the cell's centroid (``targets``; ``drift = targets - x``).
+There is no ``N x M`` matrix: N unknowns.
+
+Two paths behind one call (option ``path``, default ``"auto"``):
+
+``"exact2d"``   :class:`~odeflow.UniformBox` and :class:`~odeflow.ImageDensity` in 2-D: exact polygonal
+                cells and the damped Newton method of Kitagawa-Merigot-Thibert
+                (:mod:`odeflow.potentials.laguerre2d`). ``tol`` (default 1e-9) bounds
+                ``info["max_mass_error"] = max_i |mu_d(L_i) - a_i| / a_i`` exactly.
+``"sampled"``   any density with a sampler, any dimension: a fixed quadrature of ``n_samples`` points
+                and an entropically smoothed semi-dual solved by damped Newton with annealing
+                (:mod:`odeflow.potentials.quadrature`, whose docstring gives the accuracy as a
+                function of the number of samples). ``tol`` (default 1e-6) bounds the mass error of the
+                smoothed cells **of the quadrature**; against the density itself the error is the
+                quadrature's, about ``1 / sqrt(S a_i)`` per cell.
+
+Warm start: the solver object keeps the last particles and duals. On the next call it predicts
+``psi'_i = psi_i + (|T_i - x'_i|^2 - |T_i - x_i|^2) / 2`` (the power distance of each old centroid to its
+own particle is kept), and falls back to a cold start when that leaves a cell empty or is worse.
+
+Only ``loss="w2"`` is implemented: the w1 cells (additively weighted, hyperbolic boundaries) are not,
+and asking for them raises ``ValueError`` naming ``loss``. Particles need positive weights; particles
+at the same position share one cell (split in proportion to their weights).
+
+Examples
+--------
+>>> import odeflow as of
+>>> pot = of.kantorovich([[0.25, 0.5], [0.75, 0.5]], of.UniformBox([0, 0], [1, 1]), method="semidiscrete")
+>>> pot.info["path"], pot.success, pot.targets.round(12).tolist()
+('exact2d', True, [[0.25, 0.5], [0.75, 0.5]])
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .._checks import as_rng, check_choice, check_int, check_real
+from ..losses import Loss
+from ..measures import Density, ImageDensity, UniformBox
+from .laguerre2d import solve_laguerre2d
+from .result import KantorovichResult
+
+# The package defines PotentialSolver before it imports this module (see potentials/__init__.py).
+from . import PotentialSolver  # noqa: E402  isort: skip
+
+DEFAULT_TOL = {"exact2d": 1e-9, "sampled": 1e-6}
+DEFAULT_MAX_ITER = 100
+PATHS = ("auto", "exact2d", "sampled")
+
+
+def exact2d_domain(density: Density):
+    """``(lo, hi, grid)`` of a density the exact 2-D path handles, else None."""
+    if isinstance(density, UniformBox) and density.dim == 2:
+        return density.low, density.high, None
+    if isinstance(density, ImageDensity):
+        return density.low, density.high, density.grid
+    return None
+
+
+def _unique_sites(x, a):
+    """Merge particles at the same position: ``(sites, site_weight, index of each particle's site)``."""
+    n = x.shape[0]
+    order = np.lexsort(x.T[::-1])
+    xs = x[order]
+    new = np.ones(n, dtype=bool)
+    new[1:] = np.any(xs[1:] != xs[:-1], axis=1)
+    if new.all():
+        return x, a, None
+    group = np.cumsum(new) - 1
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = group
+    sites = xs[new]
+    weight = np.bincount(inverse, weights=a, minlength=sites.shape[0])
+    return sites, weight, inverse
+
+
+class SemidiscreteSolver(PotentialSolver):
+    """Semi-discrete w2 potentials against a density; see :mod:`odeflow.potentials.semidiscrete`.
+
+    Options
+    -------
+    tol : float
+        Bound on ``info["max_mass_error"]`` (default 1e-9 exact2d, 1e-6 sampled).
+    max_iter : int
+        Newton iterations allowed per solve (default 100). A solve that misses ``tol`` returns
+        ``success=False`` with ``status`` ``"max_iter_reached"`` or ``"stalled"``.
+    path : {"auto", "exact2d", "sampled"}
+    warm_start : bool
+        Reuse the previous call's duals (default True).
+    n_samples, epsilon, neighbours
+        Sampled path only: see :mod:`odeflow.potentials.quadrature`.
+
+    Examples
+    --------
+    >>> import numpy as np, odeflow as of
+    >>> solver = of.make_solver(2, of.Gaussian([0, 0], np.eye(2)), method="semidiscrete", n_samples=4000, rng=0)
+    >>> pot = solver(of.Cloud([[-1.0, 0.0], [1.0, 0.0]]))
+    >>> pot.info["path"], pot.success, bool(pot.targets[0, 0] < 0 < pot.targets[1, 0])
+    ('sampled', True, True)
+    """
+
+    name = "semidiscrete"
+    target_kind = "density"
+    uses_rng = True
+
+    def __init__(self, target, loss: Loss, *, tol=None, max_iter=DEFAULT_MAX_ITER, path="auto",
+                 warm_start=True, n_samples=None, epsilon=None, neighbours=None, rng=None):
+        super().__init__(target, loss)
+        if loss.name != "w2":
+            raise ValueError(
+                f"loss: method='semidiscrete' implements only 'w2' against a density, got {loss.name!r}; "
+                f"for w1 sample the density into a Cloud and use method='exact'"
+            )
+        self.path_option = check_choice(path, "path", PATHS)
+        domain = exact2d_domain(target)
+        if self.path_option == "exact2d" and domain is None:
+            raise ValueError(
+                f"path: 'exact2d' needs a 2-D UniformBox or an ImageDensity, got {type(target).__name__}; "
+                f"use path='sampled'"
+            )
+        self.path = "exact2d" if (self.path_option != "sampled" and domain is not None) else "sampled"
+        self._domain = domain
+        self.tol = DEFAULT_TOL[self.path] if tol is None else check_real(tol, "tol", positive=True)
+        self.max_iter = check_int(max_iter, "max_iter", minimum=1)
+        self.warm_start = bool(warm_start)
+        self.rng = as_rng(rng)
+        self._sampled_options = {"n_samples": n_samples, "epsilon": epsilon, "neighbours": neighbours}
+        if self.path == "sampled":
+            from .quadrature import QuadratureSolver
+
+            self._quad = QuadratureSolver(target, rng=self.rng, **self._sampled_options)
+        elif any(v is not None for v in self._sampled_options.values()):
+            given = sorted(k for k, v in self._sampled_options.items() if v is not None)
+            raise ValueError(f"{given[0]}: only used by path='sampled' (this target takes the exact 2-D path)")
+        self.reset()
+
+    def reset(self):
+        """Forget the warm-start state."""
+        self._last = None  # (sites, psi, centroids) of the previous solve
+
+    def _predict(self, sites):
+        """Warm-start duals for new sites, or None."""
+        if not self.warm_start or self._last is None:
+            return None
+        old_sites, psi, targets = self._last
+        if old_sites.shape != sites.shape:
+            return None
+        old = np.einsum("ij,ij->i", targets - old_sites, targets - old_sites)
+        new = np.einsum("ij,ij->i", targets - sites, targets - sites)
+        return psi + 0.5 * (new - old)
+
+    def solve(self, cloud):
+        start = time.perf_counter()
+        x, a = cloud.points, cloud.weights
+        if x.shape[1] != self.target.dim:
+            raise ValueError(f"src: has dimension {x.shape[1]}, the density has dimension {self.target.dim}")
+        if np.any(a <= 0):
+            raise ValueError("src: method='semidiscrete' needs positive particle weights "
+                             f"({int(np.count_nonzero(a <= 0))} are zero)")
+        sites, w, inverse = _unique_sites(x, a)
+        psi0 = self._predict(sites)
+        if self.path == "exact2d":
+            lo, hi, grid = self._domain
+            psi, cells, info = solve_laguerre2d(sites, w, lo, hi, grid, self.tol, self.max_iter, psi0)
+            mass, centroids, cost = cells.mass, cells.centroids(sites), float(cells.cost.sum())
+        else:
+            psi, mass, centroids, cost, info = self._quad.solve(sites, w, self.tol, self.max_iter, psi0)
+        success = info["status"] == "optimal"
+        if success:
+            self._last = (sites.copy(), psi.copy(), centroids.copy())
+        else:
+            self._last = None
+        if inverse is not None:
+            psi, centroids = psi[inverse], centroids[inverse]
+        info.update({
+            "method": "semidiscrete",
+            "path": self.path,
+            "success": success,
+            "tol": self.tol,
+            "max_iter": self.max_iter,
+            "n_sites": int(sites.shape[0]),
+            "min_mass_ratio": float(np.min(mass / w)),
+        })
+        info["message"] = _message(info)
+        info["seconds"] = time.perf_counter() - start
+        return KantorovichResult(cost=cost, f=psi, g=None, plan=None, targets=centroids,
+                                 drift=centroids - x, info=info, loss="w2")
+
+
+
+def _message(info) -> str:
+    status, err, tol = info["status"], info["max_mass_error"], info["tol"]
+    if status == "optimal":
+        return f"converged: max relative cell-mass error {err:.2e} <= tol {tol:.1e} ({info['iterations']} Newton iterations)"
+    if status == "max_iter_reached":
+        return (f"not converged: max relative cell-mass error {err:.2e} > tol {tol:.1e} after max_iter = "
+                f"{info['max_iter']} Newton iterations")
+    if status == "stalled":
+        return (f"not converged: the damped Newton step could not reduce the mass error {err:.2e} (> tol "
+                f"{tol:.1e}); tol may be below the attainable precision")
+    return f"not converged ({status}): max relative cell-mass error {err:.2e}"
