@@ -230,3 +230,42 @@ def seeded_permutation(seed, n):
     """A uniformly random permutation of ``range(n)`` from a drawn seed: for when ``n`` is only known after
     large draws, where :func:`permutations` would mostly give the identity (see the draw-order note)."""
     return np.random.default_rng(seed).permutation(n)
+
+
+# --- semi-discrete problems: particles against a 2-D box or image density -------------------------
+
+#: Largest number of particles of a semi-discrete property (the independent polygon oracle is O(N^2)).
+SEMIDISCRETE_MAX_N = 40
+#: Largest image of :func:`semidiscrete_problems` (rows and columns).
+MAX_PIXELS = 4
+
+
+@st.composite
+def semidiscrete_problems(draw, *, kind=None, min_n=1, max_n=SEMIDISCRETE_MAX_N):
+    """``(cloud, density)``: 2-D particles against a :class:`odeflow.UniformBox` or a small
+    :class:`odeflow.ImageDensity` (the two densities the exact 2-D path solves).
+
+    The box has a random centre and side lengths between a quarter and four times the scale (from
+    ``SCALES``); the particles are any :data:`GEOMETRIES` configuration at that scale, so many lie outside
+    the box, some are duplicated or collinear. Images have up to ``MAX_PIXELS`` x ``MAX_PIXELS`` pixels of
+    intensity 0 to 3 (zero pixels: parts of the box without mass). Weights are uniform or skewed (ratios up
+    to 1e8); never zero (the semi-discrete method needs positive weights).
+    """
+    kind = draw(st.sampled_from(("box", "image"))) if kind is None else kind
+    n = draw(st.integers(min_n, max_n))
+    scale = draw(st.sampled_from(SCALES))
+    geometry = draw(st.sampled_from(GEOMETRIES))
+    weighting = draw(st.sampled_from(("uniform", "skewed")))
+    shape = (draw(st.integers(1, MAX_PIXELS)), draw(st.integers(1, MAX_PIXELS)))
+    w = draw(weight_vectors(n, weighting=weighting))
+    centre = scale * 2.0 * draw(_unit_grid((2,)))
+    half = scale * draw(hnp.arrays(np.float64, 2, elements=st.sampled_from([0.125, 0.25, 0.5, 1.0, 2.0]),
+                                   fill=st.nothing()))
+    low, high = centre - half, centre + half
+    if kind == "box":
+        density = of.UniformBox(low, high)
+    else:
+        pixels = draw(hnp.arrays(np.int64, shape, elements=st.integers(0, 3), fill=st.nothing()))
+        pixels.flat[draw(st.integers(0, pixels.size - 1))] += 1  # some mass
+        density = of.ImageDensity(pixels.astype(np.float64), extent=(low[0], high[0], low[1], high[1]))
+    return of.Cloud(draw(point_arrays(n, 2, geometry=geometry, scale=scale)), w), density
