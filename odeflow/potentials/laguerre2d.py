@@ -282,7 +282,8 @@ def damped_newton(evaluate, psi, a, tol, max_iter, rho_max, cells=None, system=N
 
     Returns
     -------
-    psi, cells, iterations, status (``"optimal"``, ``"max_iter_reached"`` or ``"stalled"``), error
+    psi, cells, iterations, status (``"optimal"``, ``"max_iter_reached"``, ``"stalled"``, or
+    ``"numerical_failure"`` when the Newton system gives a non-finite direction), error
     """
     system = system or NewtonSystem()
     if cells is None:
@@ -304,7 +305,10 @@ def damped_newton(evaluate, psi, a, tol, max_iter, rho_max, cells=None, system=N
             return psi, cells, it, "max_iter_reached", err
         it += 1
         rtol = min(1e-3, 0.1 * res_norm / float(np.linalg.norm(a)))
-        d = system.solve(cells, a - cells.mass, rtol)
+        with np.errstate(all="ignore"):
+            d = system.solve(cells, a - cells.mass, rtol)
+        if not np.all(np.isfinite(d)):  # the Newton system is numerically singular here: say so
+            return psi, cells, it, "numerical_failure", err
         tau = 1.0
         for _ in range(MAX_HALVINGS):
             trial = psi + tau * d
