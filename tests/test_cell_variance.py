@@ -120,3 +120,17 @@ def test_decay_study_uses_the_solver_cell_variance(rng):
     # the finite-difference residual is Euler's own first-order term: removing it leaves O(h^2)
     assert study.identity_euler_excess < 0.1 * study.identity_max
     assert abs(study.rate - np.log1p(-0.05) / 0.05) < 0.02
+
+
+def test_w2_decay_study_runs_on_the_density(tmp_path):
+    """analysis/w2_decay on the semi-discrete density target: rate near Euler's log(1-h)/h, V from the solver,
+    and the identity's residual first order in h (halving h about halves it)."""
+    from analysis import w2_decay
+
+    numbers = w2_decay.run(out=str(tmp_path / "w2"), progress=False, ns=(30, 60), h=0.05, t_end=4.0)
+    assert (tmp_path / "w2.png").exists() and (tmp_path / "w2.json").exists()
+    assert numbers["method"] == "semidiscrete" and "UniformBox" in numbers["target"]
+    for r in numbers["runs"].values():
+        assert r["variance_source"] == "solver's cell variance"
+        assert abs(r["rate"] - numbers["euler_rate_log1mh_over_h"]) < 0.02, r["rate"]
+    assert 1.6 < numbers["identity_residual_ratio_h_over_h2"] < 2.4
