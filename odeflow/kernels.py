@@ -836,3 +836,97 @@ def soft_hessian_matvec(prob, cand, v, eps):
     for j in range(out.shape[0]):
         out[j] *= scale
     return out
+
+
+# --- within-cell variance of the semi-discrete cells (THEORY.md 3.2) ---------------------------------
+
+
+@numba.njit(cache=True)
+def laguerre_cell_variance(x, psi, indptr, indices, lo, hi, grid, rho, active, centres):
+    """``int_{L_i} |y - c_i|^2 dmu`` of every Laguerre cell, exact (polygon second moments).
+
+    The cells are those of :func:`laguerre_cells_box` (``grid`` of shape (0, 0): the constant density
+    ``rho`` on the box) or :func:`laguerre_cells_grid` (``grid`` the pixel densities; ``rho`` unused).
+    Each polygon is shifted to its centre ``c_i`` (the cell's centroid) before its second moment is
+    taken, so the variance is computed directly, not as a difference of large moments.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> one = np.zeros(2, np.int64)
+    >>> v = laguerre_cell_variance(np.array([[0.3, 0.3]]), np.zeros(1), one, np.zeros(0, np.int64),
+    ...                            np.zeros(2), np.ones(2), np.zeros((0, 0)), 1.0, np.ones(1, np.bool_),
+    ...                            np.array([[0.5, 0.5]]))
+    >>> round(float(v[0]), 12)  # the unit square about its centre: 1/12 + 1/12
+    0.166666666667
+    """
+    n = x.shape[0]
+    uniform = grid.shape[0] == 0
+    dx = 0.0
+    dy = 0.0
+    if not uniform:
+        dx = (hi[0] - lo[0]) / grid.shape[1]
+        dy = (hi[1] - lo[1]) / grid.shape[0]
+    out = np.zeros(n)
+    for i in range(n):
+        if not active[i]:
+            continue
+        size = 8 + indptr[i + 1] - indptr[i]
+        px = np.empty(size)
+        py = np.empty(size)
+        qx = np.empty(size)
+        qy = np.empty(size)
+        lab = np.empty(size, np.int64)
+        qlab = np.empty(size, np.int64)
+        m = _laguerre_polygon(i, x, psi, indptr, indices, lo, hi, px, py, lab, qx, qy, qlab)
+        if m < 3:
+            continue
+        sx = centres[i, 0] - x[i, 0]
+        sy = centres[i, 1] - x[i, 1]
+        for k in range(m):
+            px[k] -= sx
+            py[k] -= sy
+        if uniform:
+            s2 = _polygon_moments(px, py, m)[3]
+            out[i] = rho * s2
+        else:
+            bx = np.empty(size)
+            by = np.empty(size)
+            blab = np.empty(size, np.int64)
+            dxs = np.empty(size)
+            dys = np.empty(size)
+            dlab = np.empty(size, np.int64)
+            t2 = _grid_polygon_integrals(px, py, m, centres[i, 0], centres[i, 1], lo, dx, dy, grid,
+                                         bx, by, blab, qx, qy, qlab, dxs, dys, dlab)[3]
+            out[i] = t2
+    return out
+
+
+@numba.njit(cache=True)
+def soft_cell_variance(y, cand, prob, centres):
+    """``sum_s p_si |y_s - c_i|^2 / S`` of every soft cell of the quadrature (see :func:`soft_cells`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.array([[0.0], [1.0], [3.0]])
+    >>> v = soft_cell_variance(y, np.array([[0], [0], [1]], np.int32), np.ones((3, 1)), np.array([[0.5], [3.0]]))
+    >>> v.round(12).tolist()
+    [0.166666666667, 0.0]
+    """
+    S, k = cand.shape
+    d = y.shape[1]
+    n = centres.shape[0]
+    out = np.zeros(n)
+    for s in range(S):
+        for l in range(k):
+            j = cand[s, l]
+            acc = 0.0
+            for t in range(d):
+                diff = y[s, t] - centres[j, t]
+                acc += diff * diff
+            out[j] += prob[s, l] * acc
+    inv = 1.0 / S
+    for j in range(n):
+        out[j] *= inv
+    return out

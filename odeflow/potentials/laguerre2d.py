@@ -34,7 +34,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.spatial import ConvexHull, QhullError, cKDTree
 
-from ..kernels import laguerre_cells_box, laguerre_cells_grid, lower_hull_adjacency, two_ring
+from ..kernels import (laguerre_cell_variance, laguerre_cells_box, laguerre_cells_grid, lower_hull_adjacency,
+                       two_ring)
 
 #: Qhull options: triangulated output, rescaled last coordinate, coplanar points kept apart.
 QHULL_OPTIONS = "Qt Qbb Qc"
@@ -381,3 +382,25 @@ def solve_laguerre2d(x, a, lo, hi, grid, tol, max_iter, psi_warm=None):
     info = {"status": status, "iterations": iterations + its, "evaluations": diagram.evaluations,
             "triangulations": diagram.hulls, "start": start, "max_mass_error": err}
     return psi, cells, info
+
+
+def cell_variance(x, psi, cells: Cells, lo, hi, grid, centres) -> np.ndarray:
+    """``int_{L_i} |y - c_i|^2 dmu`` of each cell of ``cells`` (the cells of ``x`` at ``psi``), exact.
+
+    Uses the neighbour lists the cells were computed with; cells without area contribute 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([[0.25, 0.5], [0.75, 0.5]])
+    >>> psi, cells, info = solve_laguerre2d(x, np.full(2, 0.5), [0.0, 0.0], [1.0, 1.0], None, 1e-9, 50)
+    >>> cell_variance(x, psi, cells, [0.0, 0.0], [1.0, 1.0], None, cells.centroids(x)).round(12).tolist()
+    [0.052083333333, 0.052083333333]
+    """
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    lo = np.asarray(lo, dtype=np.float64)
+    hi = np.asarray(hi, dtype=np.float64)
+    area = float(np.prod(hi - lo))
+    g = np.zeros((0, 0)) if grid is None else np.ascontiguousarray(grid, dtype=np.float64)
+    return laguerre_cell_variance(x, np.ascontiguousarray(psi, dtype=np.float64), cells.indptr, cells.indices,
+                                  lo, hi, g, 1.0 / area, cells.area > 0, np.ascontiguousarray(centres))

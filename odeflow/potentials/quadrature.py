@@ -45,7 +45,8 @@ import scipy.sparse.linalg as spla
 from scipy.spatial import cKDTree
 
 from .._checks import check_int, check_real
-from ..kernels import candidate_costs, soft_cells, soft_hessian_matvec, soft_objective, star_pattern
+from ..kernels import (candidate_costs, soft_cell_variance, soft_cells, soft_hessian_matvec, soft_objective,
+                       star_pattern)
 
 DEFAULT_EPSILON = 0.05
 DEFAULT_NEIGHBOURS = 8
@@ -176,6 +177,7 @@ class QuadratureSolver:
             indptr, indices, slot = star_pattern(cand, n)
             cells = SoftCells(*soft_cells(y, psi, cand, cost, eps, slot, indices.shape[0], n, prob))
             err = float(np.max(np.abs(cells.mass - a) / a))
+            self._final = (cand, prob)  # the lists and probabilities of `cells` (for the cell variance)
             if err <= tol:
                 return psi, cells, err, "optimal"
             if it >= max_iter:
@@ -223,14 +225,20 @@ class QuadratureSolver:
         return d
 
     def solve(self, x, a, tol, max_iter, psi0=None):
-        """Duals, soft masses, centroids, cost and info for particles ``x`` with weights ``a``."""
+        """Duals, soft masses, centroids, cost and info for particles ``x`` with weights ``a``.
+
+        ``cost`` is ``sum_i sum_s p_si |y_s - x_i|^2 / (2 S)``, the transport cost of the soft cells, and
+        ``info["cell_variance"]`` is ``sum_s p_si |y_s - T_i|^2 / S`` per cell (``T_i`` the centroid): with the
+        soft masses ``m_i``, ``2 cost = sum_i m_i |x_i - T_i|^2 + sum_i cell_variance_i`` exactly.
+        """
         n = x.shape[0]
         y = self.quadrature(n)
         if n == 1:
             mass = np.ones(1)
             cen = y.mean(axis=0)[None, :]
             cost = float(0.5 * np.mean(np.sum((y - x[0]) ** 2, axis=1)))
-            info = {"status": "optimal", "iterations": 0, "max_mass_error": 0.0}
+            info = {"status": "optimal", "iterations": 0, "max_mass_error": 0.0,
+                    "cell_variance": np.array([float(np.mean(np.sum((y - cen[0]) ** 2, axis=1)))])}
             return np.zeros(1), mass, cen, cost, self._info(info, a, 0.0, 0.0, 0.0, {"refreshes": 0, "rescued": 0})
         shift, stretch = self._fit(x)
         z = shift + stretch * x  # the particles moved onto the samples' location and spread
@@ -267,7 +275,10 @@ class QuadratureSolver:
         cen = x.copy()
         ok = mass > 0
         cen[ok] = cells.moment[ok] / mass[ok, None]
-        info = {"status": status, "iterations": stats["iterations"], "max_mass_error": err, "start": start}
+        cand, prob = self._final
+        self._final = None
+        info = {"status": status, "iterations": stats["iterations"], "max_mass_error": err, "start": start,
+                "cell_variance": soft_cell_variance(y, cand, prob, cen)}
         return psi, mass, cen, float(cells.cost.sum()), self._info(info, a, float(np.median(eps_final)), scale,
                                                                    cells.tail, stats)
 

@@ -18,6 +18,13 @@ Two paths behind one call (option ``path``, default ``"auto"``):
                 smoothed cells **of the quadrature**; against the density itself the error is the
                 quadrature's, about ``1 / sqrt(S a_i)`` per cell.
 
+Both paths report ``pot.cost = sum_i int_{L_i} |y - x_i|^2 / 2 dmu_d`` (the optimal semi-discrete cost,
+``W2^2 / 2``; on the sampled path that of the soft cells of the quadrature) and ``info["cell_variance"]``,
+per particle ``int_{L_i} |y - T_i|^2 dmu_d`` (the exact path integrates the polygons exactly, against the
+uniform or pixel-constant density; the sampled path sums over the quadrature). They satisfy the energy
+identity of THEORY.md 3.2, ``2 cost = sum_i mu_d(L_i) |x_i - T_i|^2 + sum_i cell_variance_i``, where
+``mu_d(L_i) = a_i`` to ``tol``.
+
 Warm start: the solver object keeps the last particles and duals. On the next call it predicts
 ``psi'_i = psi_i + (|T_i - x'_i|^2 - |T_i - x_i|^2) / 2`` (the power distance of each old centroid to its
 own particle is kept), and falls back to a cold start when that leaves a cell empty or is worse.
@@ -43,7 +50,7 @@ import numpy as np
 from .._checks import as_rng, check_choice, check_int, check_real
 from ..losses import Loss
 from ..measures import Density, ImageDensity, UniformBox
-from .laguerre2d import solve_laguerre2d
+from .laguerre2d import cell_variance, solve_laguerre2d
 from .result import KantorovichResult
 
 # The package defines PotentialSolver before it imports this module (see potentials/__init__.py).
@@ -169,6 +176,8 @@ class SemidiscreteSolver(PotentialSolver):
             lo, hi, grid = self._domain
             psi, cells, info = solve_laguerre2d(sites, w, lo, hi, grid, self.tol, self.max_iter, psi0)
             mass, centroids, cost = cells.mass, cells.centroids(sites), float(cells.cost.sum())
+            if cells is not None:
+                info["cell_variance"] = cell_variance(sites, psi, cells, lo, hi, grid, centroids)
         else:
             psi, mass, centroids, cost, info = self._quad.solve(sites, w, self.tol, self.max_iter, psi0)
         success = info["status"] == "optimal"
@@ -178,6 +187,8 @@ class SemidiscreteSolver(PotentialSolver):
             self._last = None
         if inverse is not None:
             psi, centroids = psi[inverse], centroids[inverse]
+            if "cell_variance" in info:  # a shared cell's variance, split in proportion to the weights
+                info["cell_variance"] = info["cell_variance"][inverse] * (a / w[inverse])
         info.update({
             "method": "semidiscrete",
             "path": self.path,
