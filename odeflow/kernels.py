@@ -405,6 +405,33 @@ def _laguerre_polygon(i, x, psi, indptr, indices, lo, hi, px, py, lab, qx, qy, q
     return m
 
 
+@numba.njit(cache=True, inline="always")
+def _cell_polygon(i, x, psi, indptr, indices, lo, hi, spare):
+    """Scratch arrays for cell ``i`` (its neighbour count + ``spare`` vertices) and its clipped polygon.
+
+    Returns ``px, py, lab, qx, qy, qlab, m``: the first ``m`` entries of ``px, py, lab`` are the polygon
+    (see :func:`_laguerre_polygon`); ``qx, qy, qlab`` are free scratch of the same size.
+    """
+    size = spare + indptr[i + 1] - indptr[i]
+    px = np.empty(size)
+    py = np.empty(size)
+    qx = np.empty(size)
+    qy = np.empty(size)
+    lab = np.empty(size, np.int64)
+    qlab = np.empty(size, np.int64)
+    m = _laguerre_polygon(i, x, psi, indptr, indices, lo, hi, px, py, lab, qx, qy, qlab)
+    return px, py, lab, qx, qy, qlab, m
+
+
+@numba.njit(cache=True, inline="always")
+def _grid_moments(px, py, m, xi, yi, lo, dx, dy, grid, qx, qy, qlab):
+    """:func:`_grid_polygon_integrals` with its own scratch (``qx, qy, qlab`` reused)."""
+    size = qx.shape[0]
+    return _grid_polygon_integrals(px, py, m, xi, yi, lo, dx, dy, grid, np.empty(size), np.empty(size),
+                                   np.empty(size, np.int64), qx, qy, qlab, np.empty(size), np.empty(size),
+                                   np.empty(size, np.int64))
+
+
 @numba.njit(cache=True)
 def laguerre_cells_box(x, psi, indptr, indices, lo, hi, rho, active):
     """Masses, first moments, transport costs and Hessian entries of the Laguerre cells in a box.
@@ -433,14 +460,7 @@ def laguerre_cells_box(x, psi, indptr, indices, lo, hi, rho, active):
     for i in range(n):
         if not active[i]:
             continue
-        size = 6 + indptr[i + 1] - indptr[i]
-        px = np.empty(size)
-        py = np.empty(size)
-        qx = np.empty(size)
-        qy = np.empty(size)
-        lab = np.empty(size, np.int64)
-        qlab = np.empty(size, np.int64)
-        m = _laguerre_polygon(i, x, psi, indptr, indices, lo, hi, px, py, lab, qx, qy, qlab)
+        px, py, lab, qx, qy, qlab, m = _cell_polygon(i, x, psi, indptr, indices, lo, hi, 6)
         if m < 3:
             continue
         area, mx, my, s2 = _polygon_moments(px, py, m)
@@ -610,25 +630,11 @@ def laguerre_cells_grid(x, psi, indptr, indices, lo, hi, grid, active):
     for i in range(n):
         if not active[i]:
             continue
-        size = 8 + indptr[i + 1] - indptr[i]
-        px = np.empty(size)
-        py = np.empty(size)
-        qx = np.empty(size)
-        qy = np.empty(size)
-        lab = np.empty(size, np.int64)
-        qlab = np.empty(size, np.int64)
-        m = _laguerre_polygon(i, x, psi, indptr, indices, lo, hi, px, py, lab, qx, qy, qlab)
+        px, py, lab, qx, qy, qlab, m = _cell_polygon(i, x, psi, indptr, indices, lo, hi, 8)
         if m < 3:
             continue
         area_out[i] = _polygon_moments(px, py, m)[0]
-        bx = np.empty(size)
-        by = np.empty(size)
-        blab = np.empty(size, np.int64)
-        dxs = np.empty(size)
-        dys = np.empty(size)
-        dlab = np.empty(size, np.int64)
-        tm, tx, ty, t2 = _grid_polygon_integrals(px, py, m, x[i, 0], x[i, 1], lo, dx, dy, grid,
-                                                 bx, by, blab, qx, qy, qlab, dxs, dys, dlab)
+        tm, tx, ty, t2 = _grid_moments(px, py, m, x[i, 0], x[i, 1], lo, dx, dy, grid, qx, qy, qlab)
         mass[i] = tm
         moment[i, 0] = x[i, 0] * tm + tx
         moment[i, 1] = x[i, 1] * tm + ty
@@ -871,14 +877,7 @@ def laguerre_cell_variance(x, psi, indptr, indices, lo, hi, grid, rho, active, c
     for i in range(n):
         if not active[i]:
             continue
-        size = 8 + indptr[i + 1] - indptr[i]
-        px = np.empty(size)
-        py = np.empty(size)
-        qx = np.empty(size)
-        qy = np.empty(size)
-        lab = np.empty(size, np.int64)
-        qlab = np.empty(size, np.int64)
-        m = _laguerre_polygon(i, x, psi, indptr, indices, lo, hi, px, py, lab, qx, qy, qlab)
+        px, py, lab, qx, qy, qlab, m = _cell_polygon(i, x, psi, indptr, indices, lo, hi, 8)
         if m < 3:
             continue
         sx = centres[i, 0] - x[i, 0]
@@ -890,14 +889,7 @@ def laguerre_cell_variance(x, psi, indptr, indices, lo, hi, grid, rho, active, c
             s2 = _polygon_moments(px, py, m)[3]
             out[i] = rho * s2
         else:
-            bx = np.empty(size)
-            by = np.empty(size)
-            blab = np.empty(size, np.int64)
-            dxs = np.empty(size)
-            dys = np.empty(size)
-            dlab = np.empty(size, np.int64)
-            t2 = _grid_polygon_integrals(px, py, m, centres[i, 0], centres[i, 1], lo, dx, dy, grid,
-                                         bx, by, blab, qx, qy, qlab, dxs, dys, dlab)[3]
+            t2 = _grid_moments(px, py, m, centres[i, 0], centres[i, 1], lo, dx, dy, grid, qx, qy, qlab)[3]
             out[i] = t2
     return out
 
