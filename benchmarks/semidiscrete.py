@@ -1,4 +1,4 @@
-"""Semi-discrete potentials (issue 3): speed, an independent accuracy check, and memory.
+"""Semi-discrete potentials: speed, an independent accuracy check, and memory.
 
 1. Exact 2-D path, N = 10^4 uniform particles against ``UniformBox([0,0],[1,1])``, ``tol = 1e-9``:
    best-of-k wall time (and CPU time) against the reference of sdot's damped Newton (C++), 0.52 s for
@@ -28,7 +28,7 @@ import ot
 from scipy.spatial import cKDTree
 
 import odeflow as of
-from odeflow.potentials.laguerre2d import PowerDiagram2D
+from odeflow.potentials.semidiscrete.laguerre2d import PowerDiagram2D
 
 from ._timing import best_time
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import sys
 
 import numpy as np
 
@@ -149,3 +150,25 @@ def check_dense_memory(n: int, m: int, copies: int, what: str) -> None:
             f"budget of {budget / 2**30:.1f} GiB (set {MEMORY_ENV} to change it); use "
             f"method='semidiscrete' with a density target, or fewer particles"
         )
+
+
+def progress_bar(progress, **kwargs):
+    """A tqdm bar that is on only when wanted.
+
+    ``progress=True`` asks for it, ``False`` turns it off, ``None`` (the default everywhere) shows it only
+    when stderr is a terminal. The environment variable ``TQDM_DISABLE`` (any value but ``""``, ``0``,
+    ``false``) turns every bar off, whatever ``progress`` says.
+
+    >>> bar = progress_bar(False, total=3)
+    >>> bar.disable
+    True
+    """
+    from tqdm.auto import tqdm
+
+    if progress is not None and not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress: expected True, False or None, got {type(progress).__name__}")
+    disabled_by_env = os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false", "no")
+    if progress is None:
+        progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
+    kwargs.setdefault("leave", False)
+    return tqdm(disable=disabled_by_env or not progress, **kwargs)

@@ -60,10 +60,6 @@ class Loss:
             return float(np.sqrt(max(2.0 * cost, 0.0)))
         return float(cost)
 
-    def cost_from_distance(self, distance: float) -> float:
-        """Inverse of :meth:`distance`."""
-        return 0.5 * distance**2 if self.p == 2 else distance
-
     def targets_and_drift(self, x, y, rows, cols, mass, a):
         """Barycentric targets and drift of every particle from the plan's non-zero entries.
 

@@ -29,19 +29,6 @@ import numpy as np
 from ._checks import check_choice, check_int, check_real
 
 
-def clip_to_targets(x, increment, targets):
-    """Shorten each particle's ``increment`` so it does not pass its target (w1 stop-at-target).
-
-    >>> import numpy as np
-    >>> clip_to_targets(np.zeros((1, 2)), np.array([[3.0, 0.0]]), np.array([[1.0, 0.0]])).tolist()
-    [[1.0, 0.0]]
-    """
-    step = np.sqrt(np.einsum("ij,ij->i", increment, increment))
-    room = np.sqrt(np.einsum("ij,ij->i", targets - x, targets - x))
-    scale = np.divide(room, step, out=np.ones_like(step), where=step > room)
-    return increment * scale[:, None]
-
-
 def move_clipped(x, increment, targets):
     """``x + increment`` with each step stopped at its target; a particle that reaches its target is
     placed on it exactly (not ``x + (targets - x)``, which can miss by a rounding error and then give a

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from ._checks import check_int, check_real
+from ._checks import check_int, check_real, progress_bar
+from ._files import load_run, save_run
 from .losses import get_loss
 from .measures import Cloud, as_cloud
 from .potentials import make_solver
@@ -65,6 +67,69 @@ class SimulationResult:
             f"solves={self.n_solves}, message={self.message!r})"
         )
 
+    def save(self, path) -> tuple[Path, Path]:
+        """Write ``<path>.npz`` (arrays ``t, points, distance, drift, weights`` and ``observed`` if any) and
+        ``<path>.json`` (status, message, n_solves, info), each atomically; read back with :func:`load`.
+
+        Both files are plain: ``numpy.load`` and ``json.load`` read them without odeflow.
+
+        Examples
+        --------
+        >>> import os, tempfile, odeflow as of
+        >>> res = of.simulate([[0.0, 0.0]], [[1.0, 0.0]], h=0.5, t_end=1.0, progress=False)
+        >>> path = os.path.join(tempfile.mkdtemp(), "run")
+        >>> _ = res.save(path)
+        >>> of.load(path).distance.tolist()
+        [1.0, 0.5, 0.25]
+        """
+        arrays = {"t": self.t, "points": self.points, "distance": self.distance, "drift": self.drift,
+                  "weights": self.final.weights}
+        if self.observed is not None:
+            arrays["observed"] = self.observed
+        record = {"format": "odeflow.SimulationResult/1", "status": int(self.status), "message": self.message,
+                  "n_solves": int(self.n_solves), "info": _jsonable(self.info)}
+        return save_run(_stem(path), record, arrays)
+
+
+def _stem(path) -> Path:
+    path = Path(path)
+    return path.with_suffix("") if path.suffix in (".npz", ".json") else path
+
+
+def _jsonable(obj):
+    """``obj`` with numpy scalars and arrays turned into plain Python values, non-finite floats into None."""
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in np.asarray(obj, dtype=object).ravel()] if isinstance(obj, np.ndarray) \
+            else [_jsonable(v) for v in obj]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj if obj is None or isinstance(obj, str) else repr(obj)
+
+
+def load(path) -> SimulationResult:
+    """Read a :class:`SimulationResult` written by :meth:`SimulationResult.save` (``path`` with or without
+    ``.npz``/``.json``). Arrays come back identical; ``info`` as plain JSON values.
+
+    Examples
+    --------
+    See :meth:`SimulationResult.save`.
+    """
+    record, arrays = load_run(_stem(path))
+    if record.get("format") != "odeflow.SimulationResult/1":
+        raise ValueError(f"path: {path} does not hold a saved SimulationResult (no format tag in its JSON)")
+    points = arrays["points"]
+    return SimulationResult(
+        t=arrays["t"], points=points, distance=arrays["distance"], drift=arrays["drift"],
+        status=int(record["status"]), message=record["message"],
+        final=Cloud._trusted(points[-1], arrays["weights"]), n_solves=int(record["n_solves"]),
+        info=record["info"], observed=arrays.get("observed"))
+
 
 def step_sizes(h: float, t_end: float) -> np.ndarray:
     """Step sizes that end exactly at ``t_end``: ``h`` repeated, then one shorter last step if needed.
@@ -85,7 +150,7 @@ def step_sizes(h: float, t_end: float) -> np.ndarray:
 
 def simulate(src, tgt, loss="w2", method="auto", scheme="euler", h=0.1, t_end=1.0, *,
              record_every=1, persistence=1, persistence_rate=1.0, persistence_mode="targets",
-             clip=False, stop_distance=None, rng=None, progress=True, observe=None,
+             clip=False, stop_distance=None, rng=None, progress=None, observe=None,
              **options) -> SimulationResult:
     """Flow the particles of ``src`` toward ``tgt`` along ``dx/dt = -grad phi_{mu_t}(x)``.
 
@@ -111,13 +176,16 @@ def simulate(src, tgt, loss="w2", method="auto", scheme="euler", h=0.1, t_end=1.
     persistence, persistence_rate, persistence_mode
         Particle analogue of persistent training (Euler only; see :mod:`odeflow.schemes`).
     clip : bool
-        Stop each particle at its target (the w1 stop-at-target scheme).
+        Stop each particle at its target (the w1 stop-at-target scheme; w1 only). Without it, a w1
+        Euler step longer than a particle's distance to its target overshoots: the run says so in
+        ``info["overshoots"]`` and in its ``message``.
     stop_distance : float, optional
         End early (status 1) once the distance falls to this value or below.
     rng : int or numpy.random.Generator, optional
         Randomness for methods that sample (the semi-discrete quadrature).
-    progress : bool
-        Show a tqdm progress bar.
+    progress : bool or None
+        Show a tqdm progress bar: None (default) only when stderr is a terminal; ``TQDM_DISABLE`` in the
+        environment turns it off.
     observe : callable, optional
         ``observe(pot) -> float or array`` called on the potential of every recorded time (the same
         solve that gives the distance); the values are returned in ``observed``. For example the
@@ -146,6 +214,9 @@ def simulate(src, tgt, loss="w2", method="auto", scheme="euler", h=0.1, t_end=1.
     t_end = check_real(t_end, "t_end", positive=True)
     if loss_obj.name == "w2" and h > 1.0:
         raise ValueError(f"h: must be <= 1 for loss 'w2' (h = 1 already lands on the targets), got {h}")
+    if loss_obj.name == "w2" and clip:
+        raise ValueError("clip: stopping at the targets applies to loss 'w1' only (a w2 step with h <= 1 never "
+                         "passes its target)")
     record_every = check_int(record_every, "record_every", minimum=1)
     if stop_distance is not None:
         stop_distance = check_real(stop_distance, "stop_distance", nonneg=True)
@@ -154,92 +225,109 @@ def simulate(src, tgt, loss="w2", method="auto", scheme="euler", h=0.1, t_end=1.
     stepper = make_scheme(scheme, clip=clip, persistence=persistence, persistence_rate=persistence_rate,
                           persistence_mode=persistence_mode)
     solver = make_solver(src.dim, tgt, loss_obj, method, rng=rng, **options)
+    run = _Run(solver, src.weights, step_sizes(h, t_end), t_end, record_every, stop_distance, observe,
+               loss_obj.name == "w1" and not stepper.clip)
+    with progress_bar(progress, total=run.hs.size, desc=f"odeflow {loss_obj.name}/{solver.name}/{stepper.name}") as bar:
+        run.integrate(np.array(src.points), stepper, bar)
+    info = {
+        "loss": loss_obj.name, "method": solver.name, "scheme": stepper.name, "h": h, "t_end": t_end,
+        "steps": int(run.hs.size), "record_every": record_every, "clip": stepper.clip,
+        "persistence": {"k": getattr(stepper, "persistence", 1), "eta": getattr(stepper, "persistence_rate", 1.0),
+                        "mode": getattr(stepper, "persistence_mode", "targets")},
+        "overshoots": run.overshoots, "seconds": time.perf_counter() - start, "solver_info": run.last_info,
+    }
+    return run.result(info)
 
-    weights = src.weights
-    n_solves = 0
 
-    def field(points):
-        nonlocal n_solves
-        n_solves += 1
-        pot = solver.solve(Cloud._trusted(points, weights))
+class _Run:
+    """The state of one :func:`simulate` call: the solves, the records, and how the run ended."""
+
+    def __init__(self, solver, weights, hs, t_end, record_every, stop_distance, observe, count_overshoots):
+        self.solver, self.weights, self.hs = solver, weights, hs
+        self.times = np.concatenate([[0.0], np.minimum(np.cumsum(hs), t_end)])
+        self.times[-1] = t_end
+        self.record_every, self.stop_distance, self.observe = record_every, stop_distance, observe
+        self.count_overshoots = count_overshoots
+        self.records = {"t": [], "points": [], "distance": [], "drift": [], "observed": []}
+        self.n_solves, self.overshoots, self.last_info = 0, 0, {}
+        self.status, self.message = STATUS_DONE, f"reached t_end = {t_end:g}"
+
+    def field(self, points):
+        """The potential at ``points`` (one solve); a failed solve raises :class:`_SolverFailed`."""
+        self.n_solves += 1
+        pot = self.solver.solve(Cloud._trusted(points, self.weights))
         if not pot.success:
             raise _SolverFailed(pot)
         return pot
 
-    hs = step_sizes(h, t_end)
-    times = np.concatenate([[0.0], np.minimum(np.arange(1, hs.size + 1) * h, t_end)])
-    times[-1] = t_end
-    rec_t, rec_x, rec_d, rec_v, rec_o = [], [], [], [], []
-    x = np.array(src.points)
-    status, message, last_info = STATUS_DONE, f"reached t_end = {t_end:g}", {}
-    bar = tqdm(total=hs.size, disable=not progress, desc=f"odeflow {loss_obj.name}/{solver.name}/{stepper.name}",
-               leave=False)
-    try:
-        for k in range(hs.size + 1):
+    def _fail(self, fail, where):
+        self.last_info, self.status = fail.pot.info, STATUS_FAILED
+        self.message = f"solver failed {where}: {fail.pot.info['message']}"
+
+    def _record(self, k, x, pot):
+        for key, value in (("t", self.times[k]), ("points", x.copy()), ("distance", pot.distance),
+                           ("drift", pot.drift)):
+            self.records[key].append(value)
+        if self.observe is not None:
+            self.records["observed"].append(self.observe(pot))
+
+    def integrate(self, x, stepper, bar):
+        """Step from ``x`` to the end (or to a stop or a failure), recording as asked."""
+        n = self.hs.size
+        self.x0 = x
+        for k in range(n + 1):
             try:
-                pot = field(x)
+                pot = self.field(x)
             except _SolverFailed as fail:
-                last_info = fail.pot.info
-                status = STATUS_FAILED
-                message = f"solver failed at t = {times[k]:g}: {fail.pot.info.get('message')}"
-                break
-            last_info = pot.info
-            stop = stop_distance is not None and pot.distance <= stop_distance
-            if k % record_every == 0 or k == hs.size or stop:
-                rec_t.append(times[k])
-                rec_x.append(x.copy())
-                rec_d.append(pot.distance)
-                rec_v.append(pot.drift)
-                if observe is not None:
-                    rec_o.append(observe(pot))
+                return self._fail(fail, f"at t = {self.times[k]:g}")
+            self.last_info = pot.info
+            stop = self.stop_distance is not None and pot.distance <= self.stop_distance
+            if k % self.record_every == 0 or k == n or stop:
+                self._record(k, x, pot)
             if stop:
-                status = STATUS_STOPPED
-                message = f"distance {pot.distance:.6g} <= stop_distance at t = {times[k]:g}"
-                break
-            if k == hs.size:
-                break
+                self.status = STATUS_STOPPED
+                self.message = f"distance {pot.distance:.6g} <= stop_distance at t = {self.times[k]:g}"
+                return None
+            if k == n:
+                return None
+            if self.count_overshoots:
+                self.overshoots += _overshoots(x, pot, self.hs[k])
             try:
-                x_next = stepper.step(x, hs[k], field, pot)
+                x_next = stepper.step(x, self.hs[k], self.field, pot)
             except _SolverFailed as fail:
-                last_info = fail.pot.info
-                status = STATUS_FAILED
-                message = f"solver failed in a stage of the step from t = {times[k]:g}: {fail.pot.info.get('message')}"
-                break
+                return self._fail(fail, f"in a stage of the step from t = {self.times[k]:g}")
             if not np.all(np.isfinite(x_next)):
-                status = STATUS_FAILED
-                message = f"non-finite particle positions after the step from t = {times[k]:g}"
-                break
+                self.status = STATUS_FAILED
+                self.message = f"non-finite particle positions after the step from t = {self.times[k]:g}"
+                return None
             x = x_next
             bar.update(1)
             bar.set_postfix(distance=f"{pot.distance:.4g}", refresh=False)
-    finally:
-        bar.close()
-    if not rec_t:  # failed at the very first solve: record the initial state without a distance
-        rec_t, rec_x, rec_d, rec_v = [0.0], [x.copy()], [np.nan], [np.zeros_like(x)]
-    points = np.stack(rec_x)
-    info = {
-        "loss": loss_obj.name,
-        "method": solver.name,
-        "scheme": stepper.name,
-        "h": h,
-        "t_end": t_end,
-        "steps": int(hs.size),
-        "record_every": record_every,
-        "clip": stepper.clip,
-        "persistence": {"k": getattr(stepper, "persistence", 1), "eta": getattr(stepper, "persistence_rate", 1.0),
-                        "mode": getattr(stepper, "persistence_mode", "targets")},
-        "seconds": time.perf_counter() - start,
-        "solver_info": last_info,
-    }
-    return SimulationResult(
-        t=np.asarray(rec_t), points=points, distance=np.asarray(rec_d, dtype=np.float64),
-        drift=np.stack(rec_v), status=status, message=message,
-        final=Cloud._trusted(points[-1], weights), n_solves=n_solves, info=info,
-        observed=np.asarray(rec_o, dtype=np.float64) if observe is not None and rec_o else None,
-    )
+        return None
+
+    def result(self, info) -> SimulationResult:
+        r = self.records
+        if not r["t"]:  # failed at the very first solve: the initial state without a distance
+            r.update(t=[0.0], points=[self.x0.copy()], distance=[np.nan], drift=[np.zeros_like(self.x0)])
+        if self.overshoots and self.status == STATUS_DONE:
+            self.message += (f"; {self.overshoots} particle steps overshot their targets (w1 Euler with h above "
+                             f"the distance to the target: use clip=True or a smaller h)")
+        points = np.stack(r["points"])
+        observed = np.asarray(r["observed"], dtype=np.float64) if self.observe is not None and r["observed"] else None
+        return SimulationResult(
+            t=np.asarray(r["t"]), points=points, distance=np.asarray(r["distance"], dtype=np.float64),
+            drift=np.stack(r["drift"]), status=self.status, message=self.message,
+            final=Cloud._trusted(points[-1], self.weights), n_solves=self.n_solves, info=info, observed=observed)
+
+
+def _overshoots(x, pot, h) -> int:
+    """Particles whose w1 Euler step ``h * drift`` is longer than their distance to their target."""
+    step = h * np.sqrt(np.einsum("ij,ij->i", pot.drift, pot.drift))
+    room = np.sqrt(np.einsum("ij,ij->i", pot.targets - x, pot.targets - x))
+    return int(np.count_nonzero(step > room * (1.0 + 1e-12)))
 
 
 class _SolverFailed(Exception):
     def __init__(self, pot):
-        super().__init__(pot.info.get("message"))
+        super().__init__(pot.info["message"])
         self.pot = pot

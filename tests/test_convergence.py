@@ -177,7 +177,7 @@ def test_decay_study_rejects_w1(rng):
 # --- density targets (the semi-discrete method plugs in here) -------------------------------------
 
 class _HiddenCloud(of.Density):
-    """A 'density' that is secretly a cloud: lets the density code paths run before issue 3 lands."""
+    """A 'density' that is secretly a cloud: exercises the density code paths of the studies."""
 
     def __init__(self, cloud):
         self.cloud = cloud
@@ -186,7 +186,7 @@ class _HiddenCloud(of.Density):
 
 def _fake_density_solver(report_variance):
     from odeflow.potentials import PotentialSolver, kantorovich
-    from odeflow.potentials.result import KantorovichResult
+    from odeflow.potentials import KantorovichResult
 
     class Fake(PotentialSolver):
         name = "fake-density"

@@ -210,16 +210,16 @@ def test_simulate_stops_cleanly_at_a_failed_semidiscrete_solve_and_returns_what_
     """The first two solves converge, the third gets a one-iteration budget from a cold start and fails."""
     from odeflow.potentials import semidiscrete
 
-    real = semidiscrete.solve_laguerre2d
+    real = semidiscrete.solve_cells
     calls = []
 
-    def flaky(x, a, lo, hi, grid, tol, max_iter, psi_warm=None):
+    def flaky(diagram, a, tol, max_iter, psi_warm=None):
         calls.append(1)
         if len(calls) >= 3:
-            return real(x, a, lo, hi, grid, tol, 1, None)
-        return real(x, a, lo, hi, grid, tol, max_iter, psi_warm)
+            return real(diagram, a, tol, 1, None)
+        return real(diagram, a, tol, max_iter, psi_warm)
 
-    monkeypatch.setattr(semidiscrete, "solve_laguerre2d", flaky)
+    monkeypatch.setattr(semidiscrete, "solve_cells", flaky)
     x0 = np.random.default_rng(1).random((80, 2)) * 3.0
     res = of.simulate(x0, BOX, method="semidiscrete", h=0.5, t_end=3.0, progress=False)
     assert res.status == -1 and not res.success

@@ -1,4 +1,4 @@
-"""Densities and semi-discrete potentials (issue 3): both paths, checked against independent computations."""
+"""Densities and semi-discrete potentials: both paths, checked against independent computations."""
 
 import numpy as np
 import pytest

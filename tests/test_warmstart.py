@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import odeflow as of
 from conftest import random_weights
-from odeflow import kernels
+from odeflow.potentials import warm as kernels
 from odeflow.losses import get_loss
 from odeflow.potentials.exact import solve_exact
 from odeflow.schemes import make_scheme

@@ -9,55 +9,22 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import ot
-import scipy.sparse as sp
 
 from .._checks import check_dense_memory, check_int
 from ..losses import Loss
-from .result import KantorovichResult
+from .base import KantorovichResult, PotentialSolver
+from .plan import plan_result
+from .warm import make_state, repair_budget, try_reuse
 
 #: POT's network-simplex result codes.
 _STATUS = {0: "infeasible", 1: "optimal", 2: "unbounded", 3: "max_iter_reached"}
 #: Dense n x m float64 arrays alive at once: our cost matrix, POT's plan, and its internal arc arrays.
 DENSE_COPIES = 6
 DEFAULT_MAX_ITER = 10_000_000
-
-
-def plan_result(x, a, y, b, cost_matrix, rows, cols, mass, f, g, loss: Loss, info) -> KantorovichResult:
-    """Assemble a :class:`KantorovichResult` from a plan's entries and its duals.
-
-    Particles with zero weight get no mass from the plan; they are sent to their c-transform target
-    ``argmin_j c(x_i, y_j) - g_j`` (any minimiser), which is where the potential's gradient points.
-    """
-    empty = np.flatnonzero(a <= 0)
-    empty_cols = np.argmin(cost_matrix[empty] - g[None, :], axis=1) if empty.size else None
-    return cells_result(x, a, y, rows, cols, mass, cost_matrix[rows, cols], f, g, loss, info,
-                        empty_cols=empty_cols)
-
-
-def cells_result(x, a, y, rows, cols, mass, cell_cost, f, g, loss: Loss, info, *, empty_cols=None,
-                 plan=None) -> KantorovichResult:
-    """:func:`plan_result` without a cost matrix: the costs of the plan's cells are given instead.
-
-    ``empty_cols`` are the c-transform targets of the zero-weight particles (in increasing order of
-    those particles; required when there are any); ``plan`` is the sparse plan if already built.
-    """
-    n, m = x.shape[0], y.shape[0]
-    empty = np.flatnonzero(a <= 0)
-    if empty.size:
-        rows_d = np.concatenate([rows, empty])
-        cols_d = np.concatenate([cols, empty_cols])
-        mass_d = np.concatenate([mass, np.ones(empty.size)])
-    else:
-        rows_d, cols_d, mass_d = rows, cols, mass
-    targets, drift = loss.targets_and_drift(x, y, rows_d, cols_d, mass_d, a)
-    cost = float(np.dot(mass, cell_cost))
-    if plan is None:
-        plan = sp.csr_array((mass, (rows, cols)), shape=(n, m))
-    return KantorovichResult(cost=cost, f=f, g=g, plan=plan, targets=targets, drift=drift, info=info,
-                             loss=loss.name)
 
 
 def solve_exact(src, tgt, loss: Loss, *, max_iter: int = DEFAULT_MAX_ITER, duals_init=None) -> KantorovichResult:
@@ -101,18 +68,64 @@ def solve_exact(src, tgt, loss: Loss, *, max_iter: int = DEFAULT_MAX_ITER, duals
     code = int(log["result_code"])
     status = _STATUS.get(code, f"code {code}")
     rows, cols = np.nonzero(G)
-    mass = G[rows, cols]
     info = {
         "method": "exact",
+        "path": "network_simplex",
         "solver": "POT network simplex (ot.emd)",
         "status": status,
-        "success": code == 1,
         "message": "optimal" if code == 1 else f"network simplex stopped: {status} ({log['warning']})",
-        "iterations": None,  # POT does not expose the simplex's iteration count
+        "iterations": -1,  # POT does not expose the simplex's iteration count
         "max_iter": max_iter,
         "support_size": int(rows.size),
+        "warm": "cold" if duals_init is None else "resolved",
+        "seconds": time.perf_counter() - start,
     }
-    result = plan_result(x, a, y, b, C, rows, cols, mass, unit * np.asarray(log["u"], dtype=np.float64),
-                         unit * np.asarray(log["v"], dtype=np.float64), loss, info)
-    info["seconds"] = time.perf_counter() - start
-    return result
+    return plan_result(x, a, y, b, C, rows, cols, G[rows, cols], unit * np.asarray(log["u"], dtype=np.float64),
+                       unit * np.asarray(log["v"], dtype=np.float64), loss, info)
+
+
+class ExactSolver(PotentialSolver):
+    """POT network simplex, warm-started along a trajectory.
+
+    Options: ``max_iter`` (int, default 10^7); ``warm_start`` (bool, default True): reuse the previous
+    call's plan when a dual certificate shows it is still optimal (:mod:`.warm`), else re-solve.
+    ``info["warm"]`` says which path a call took: ``"cold"`` (no usable previous solve),
+    ``"reused"`` or ``"resolved"`` (the previous plan was not certified).
+
+    Examples
+    --------
+    >>> import odeflow as of
+    >>> solver = ExactSolver(of.Cloud([[1.0], [2.0]]), of.losses.W2)
+    >>> [solver(of.Cloud(x)).info["warm"] for x in ([[0.0], [3.0]], [[0.1], [2.9]])]
+    ['cold', 'reused']
+    """
+
+    name = "exact"
+
+    def __init__(self, target, loss, *, max_iter: int = DEFAULT_MAX_ITER, warm_start: bool = True):
+        super().__init__(target, loss)
+        self.max_iter = check_int(max_iter, "max_iter", minimum=1)
+        if not isinstance(warm_start, (bool, np.bool_)):
+            raise TypeError(f"warm_start: expected a bool, got {type(warm_start).__name__}")
+        self.warm_start = bool(warm_start)
+        self._state = None
+
+    def reset(self):
+        self._state = None
+
+    def solve(self, cloud):
+        attempt = None
+        if self._state is not None:
+            attempt = try_reuse(self._state, cloud.points, cloud.weights, self.target, self.loss,
+                                max_scans=repair_budget(cloud.n, self.target.n))
+            if attempt.result is not None:
+                return attempt.result
+        warm = attempt is not None and attempt.duals_init is not None
+        result = solve_exact(cloud, self.target, self.loss, max_iter=self.max_iter,
+                             duals_init=attempt.duals_init if warm else None)
+        if attempt is not None:
+            extra = {k: v for k, v in attempt.info.items() if k not in ("warm", "status", "message")}
+            result = replace(result, info=result.info.replace(
+                **extra, seconds=result.info["seconds"] + attempt.info["check_seconds"]))
+        self._state = make_state(cloud.points, cloud.weights, result) if self.warm_start and result.success else None
+        return result

@@ -9,7 +9,7 @@ particles arrive) the plan usually changes. So the plan is never assumed: it is 
 :func:`try_reuse` takes the previous plan's support and looks for duals ``f, g`` of the new costs
 with ``f_i + g_j <= c_ij`` everywhere and equality on that support. They exist exactly when the old
 plan (whose marginals do not depend on positions) is optimal for the new positions, and then they
-certify it. The search (:func:`odeflow.kernels.repair_duals`) starts from a guess of the target
+certify it. The search (:func:`repair_duals`) starts from a guess of the target
 duals and corrects it as a shortest-path computation; its first pass, a c-transform over all pairs,
 is the O(N M) optimality check, costs computed on the fly, no N x M array. The guess:
 
@@ -35,12 +35,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
-from .. import kernels
 from ..losses import Loss
-from .exact import cells_result
-from .result import KantorovichResult
+from .base import KantorovichResult
+from .plan import cells_result
 
 #: Relative tolerance (to the largest possible cost) of the dual certificate.
 CERTIFICATE_RTOL = 1e-12
@@ -196,25 +196,211 @@ def try_reuse(state: WarmState, x: np.ndarray, weights: np.ndarray, tgt, loss: L
     g0, alpha = guess_target_duals(state, x, loss)
     g0 = np.ascontiguousarray(g0)
     tol = CERTIFICATE_RTOL * cost_scale(x, y, loss)
-    f, g, ok, scans = kernels.repair_duals(x, y, loss.p, g0, state.row_ptr, state.cols, tol, max_scans)
+    f, g, ok, scans = repair_duals(x, y, loss.p, g0, state.row_ptr, state.cols, tol, max_scans)
     diag.update(repair_scans=int(scans), alpha=alpha, check_seconds=time.perf_counter() - start)
     if not ok:
-        return Attempt(None, diag, (kernels.c_transform(x, y, g0, loss.p)[0], g0))
+        return Attempt(None, diag, (c_transform(x, y, g0, loss.p)[0], g0))
     empty = np.flatnonzero(weights <= 0)
-    empty_cols = kernels.c_transform(x[empty], y, g, loss.p)[1] if empty.size else None
-    cell_cost = kernels.pair_costs(x, y, state.rows, state.cols, loss.p)
+    empty_cols = c_transform(x[empty], y, g, loss.p)[1] if empty.size else None
+    cell_cost = pair_costs(x, y, state.rows, state.cols, loss.p)
     info = {
         "method": "exact",
+        "path": "network_simplex",
         "solver": "previous plan, certified optimal by repaired duals",
         "status": "optimal",
-        "success": True,
-        "message": "optimal",
-        "iterations": None,
+        "message": "optimal (previous plan certified by repaired duals)",
+        "iterations": int(scans),
         "support_size": int(state.rows.size),
         "warm": "reused",
         **diag,
+        "seconds": time.perf_counter() - start,
     }
     result = cells_result(x, weights, y, state.rows, state.cols, state.mass, cell_cost, f, g, loss, info,
                           empty_cols=empty_cols, plan=state.plan.copy())
-    info["seconds"] = time.perf_counter() - start
     return Attempt(result, diag)
+
+
+# --- numba kernels -------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, inline="always")
+def _cost(x, i, y, j, p):
+    """``c(x_i, y_j)``: ``1/2 |x_i - y_j|^2`` for p = 2, ``|x_i - y_j|`` for p = 1."""
+    s = 0.0
+    for k in range(x.shape[1]):
+        t = x[i, k] - y[j, k]
+        s += t * t
+    return 0.5 * s if p == 2 else np.sqrt(s)
+
+
+@numba.njit(cache=True)
+def pair_costs(x, y, rows, cols, p):
+    """``c(x_rows[k], y_cols[k])`` for every k (the plan's cells), shape ``(len(rows),)``.
+
+    >>> import numpy as np
+    >>> pair_costs(np.zeros((1, 2)), np.array([[3.0, 4.0]]), np.array([0]), np.array([0]), 1).tolist()
+    [5.0]
+    """
+    out = np.empty(rows.shape[0])
+    for k in range(rows.shape[0]):
+        out[k] = _cost(x, rows[k], y, cols[k], p)
+    return out
+
+
+@numba.njit(cache=True, fastmath={"nnan", "nsz"})
+def _row_costs(x, i, yT, p, buf):
+    """Fill ``buf[j] = c(x_i, y_j)`` for every j; ``yT`` is ``y.T`` (contiguous), so the loops vectorise.
+
+    The sum runs over coordinates in order, exactly as in :func:`_cost`: both give identical numbers.
+    """
+    m = yT.shape[1]
+    for j in range(m):
+        t = x[i, 0] - yT[0, j]
+        buf[j] = t * t
+    for k in range(1, x.shape[1]):
+        xi = x[i, k]
+        for j in range(m):
+            t = xi - yT[k, j]
+            buf[j] += t * t
+    if p == 2:
+        for j in range(m):
+            buf[j] *= 0.5
+    else:
+        for j in range(m):
+            buf[j] = np.sqrt(buf[j])
+
+
+@numba.njit(cache=True, fastmath={"nnan", "nsz"})
+def _row_min(buf, g):
+    """``min_j buf[j] - g[j]`` (vectorised; no argmin)."""
+    best = np.inf
+    for j in range(buf.shape[0]):
+        best = min(best, buf[j] - g[j])
+    return best
+
+
+@numba.njit(cache=True)
+def c_transform(x, y, g, p):
+    """``f_i = min_j c(x_i, y_j) - g_j`` and a minimiser, for every i: one O(n m d) pass, no n x m array.
+
+    >>> import numpy as np
+    >>> f, arg = c_transform(np.zeros((1, 1)), np.array([[1.0], [3.0]]), np.array([0.0, 4.5]), 2)
+    >>> f.tolist(), arg.tolist()
+    ([0.0], [1])
+    """
+    n = x.shape[0]
+    m = y.shape[0]
+    yT = np.ascontiguousarray(y.T)
+    buf = np.empty(m)
+    f = np.empty(n)
+    arg = np.empty(n, np.int64)
+    for i in range(n):
+        _row_costs(x, i, yT, p, buf)
+        best = _row_min(buf, g)
+        bj = 0
+        while bj < m - 1 and buf[bj] - g[bj] != best:  # the first minimiser
+            bj += 1
+        f[i] = best
+        arg[i] = bj
+    return f, arg
+
+
+@numba.njit(cache=True)
+def repair_duals(x, y, p, g0, row_ptr, row_cols, tol, max_scans):
+    """Duals certifying that a fixed plan support is optimal for the costs ``c(x_i, y_j)``, if they exist.
+
+    Finds ``f, g`` with ``f_i + g_j <= c_ij + tol`` for every pair and ``|c_ij - f_i - g_j| <= tol`` on
+    the support (given row by row in CSR form: row i's columns are ``row_cols[row_ptr[i]:row_ptr[i+1]]``),
+    starting from the guess ``g0``. This is a label-correcting shortest-path computation (Bellman-Ford
+    with a queue) on the graph with an arc ``j -> i`` of length ``c_ij`` for every pair and an arc
+    ``i -> j`` of length ``-c_ij`` for every support cell, with potentials ``f_i`` on rows and ``-g_j``
+    on columns. Such duals exist exactly when the support admits no cost-decreasing cycle (the plan is
+    optimal); otherwise the corrections never stop, and the work cap ``max_scans`` (column scans of
+    n cells each) ends them.
+
+    The first pass is a c-transform over all n x m pairs; from a good guess (the previous step's duals,
+    updated) it is also the last, and the whole call costs one O(n m d) pass. Costs are computed on
+    the fly: no n x m array.
+
+    Returns
+    -------
+    f, g : float64 arrays
+    ok : bool
+        True when the corrections converged (the duals certify the support), False at the work cap.
+    scans : int
+        Column scans performed after the first pass.
+
+    Examples
+    --------
+    The identity assignment of two points onto themselves is optimal, the crossed one is not:
+
+    >>> import numpy as np
+    >>> x = np.array([[0.0], [1.0]])
+    >>> ptr = np.array([0, 1, 2])
+    >>> repair_duals(x, x, 2, np.zeros(2), ptr, np.array([0, 1]), 1e-12, 10)[2]
+    True
+    >>> repair_duals(x, x, 2, np.zeros(2), ptr, np.array([1, 0]), 1e-12, 10)[2]
+    False
+    """
+    n = x.shape[0]
+    m = y.shape[0]
+    g = g0.copy()
+    f = np.empty(n)
+    yT = np.ascontiguousarray(y.T)
+    buf = np.empty(m)
+    for i in range(n):
+        _row_costs(x, i, yT, p, buf)
+        f[i] = _row_min(buf, g)
+    col_queue = np.empty(m, np.int64)
+    in_col = np.zeros(m, np.bool_)
+    row_queue = np.empty(n, np.int64)
+    in_row = np.zeros(n, np.bool_)
+    # circular queues; each holds an index at most once at a time, so capacity n (m) suffices
+    ch = 0
+    cn = 0
+    rh = 0
+    rn = 0
+    for i in range(n):  # support cells left slack by the c-transform: raise g there
+        for k in range(row_ptr[i], row_ptr[i + 1]):
+            j = row_cols[k]
+            need = _cost(x, i, y, j, p) - f[i]
+            if need > g[j] + tol:
+                g[j] = need
+                if not in_col[j]:
+                    in_col[j] = True
+                    col_queue[(ch + cn) % m] = j
+                    cn += 1
+    scans = 0
+    while cn > 0 or rn > 0:
+        while rn > 0:  # a lowered f_i raises g on row i's support cells
+            i = row_queue[rh]
+            rh = (rh + 1) % n
+            rn -= 1
+            in_row[i] = False
+            for k in range(row_ptr[i], row_ptr[i + 1]):
+                j = row_cols[k]
+                need = _cost(x, i, y, j, p) - f[i]
+                if need > g[j] + tol:
+                    g[j] = need
+                    if not in_col[j]:
+                        in_col[j] = True
+                        col_queue[(ch + cn) % m] = j
+                        cn += 1
+        if cn > 0:  # a raised g_j lowers f_i wherever c_ij - g_j < f_i
+            if scans >= max_scans:
+                return f, g, False, scans
+            j = col_queue[ch]
+            ch = (ch + 1) % m
+            cn -= 1
+            in_col[j] = False
+            scans += 1
+            gj = g[j]
+            for i in range(n):
+                v = _cost(x, i, y, j, p) - gj
+                if v < f[i] - tol:
+                    f[i] = v
+                    if not in_row[i]:
+                        in_row[i] = True
+                        row_queue[(rh + rn) % n] = i
+                        rn += 1
+    return f, g, True, scans

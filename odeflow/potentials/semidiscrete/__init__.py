@@ -9,11 +9,11 @@ Two paths behind one call (option ``path``, default ``"auto"``):
 
 ``"exact2d"``   :class:`~odeflow.UniformBox` and :class:`~odeflow.ImageDensity` in 2-D: exact polygonal
                 cells and the damped Newton method of Kitagawa-Merigot-Thibert
-                (:mod:`odeflow.potentials.laguerre2d`). ``tol`` (default 1e-9) bounds
+                (:mod:`.laguerre2d`, driven by :mod:`.newton`). ``tol`` (default 1e-9) bounds
                 ``info["max_mass_error"] = max_i |mu_d(L_i) - a_i| / a_i`` exactly.
 ``"sampled"``   any density with a sampler, any dimension: a fixed quadrature of ``n_samples`` points
                 and an entropically smoothed semi-dual solved by damped Newton with annealing
-                (:mod:`odeflow.potentials.quadrature`, whose docstring gives the accuracy as a
+                (:mod:`.quadrature`, whose docstring gives the accuracy as a
                 function of the number of samples). ``tol`` (default 1e-6) bounds the mass error of the
                 smoothed cells **of the quadrature**; against the density itself the error is the
                 quadrature's, about ``1 / sqrt(S a_i)`` per cell.
@@ -47,14 +47,12 @@ import time
 
 import numpy as np
 
-from .._checks import as_rng, check_choice, check_int, check_real
-from ..losses import Loss
-from ..measures import Density, ImageDensity, UniformBox
-from .laguerre2d import cell_variance, solve_laguerre2d
-from .result import KantorovichResult
-
-# The package defines PotentialSolver before it imports this module (see potentials/__init__.py).
-from . import PotentialSolver  # noqa: E402  isort: skip
+from ..._checks import as_rng, check_choice, check_int, check_real
+from ...losses import Loss
+from ...measures import Density, ImageDensity, UniformBox
+from ..base import KantorovichResult, PotentialSolver
+from .laguerre2d import PowerDiagram2D
+from .newton import solve_cells
 
 DEFAULT_TOL = {"exact2d": 1e-9, "sampled": 1e-6}
 DEFAULT_MAX_ITER = 100
@@ -88,7 +86,7 @@ def _unique_sites(x, a):
 
 
 class SemidiscreteSolver(PotentialSolver):
-    """Semi-discrete w2 potentials against a density; see :mod:`odeflow.potentials.semidiscrete`.
+    """Semi-discrete w2 potentials against a density; see the module docstring.
 
     Options
     -------
@@ -139,7 +137,7 @@ class SemidiscreteSolver(PotentialSolver):
         self.rng = as_rng(rng)
         self._sampled_options = {"n_samples": n_samples, "epsilon": epsilon, "neighbours": neighbours}
         if self.path == "sampled":
-            from .quadrature import QuadratureSolver
+            from .quadrature import QuadratureSolver  # noqa: PLC0415  (numba kernels compiled on first use)
 
             self._quad = QuadratureSolver(target, rng=self.rng, **self._sampled_options)
         elif any(v is not None for v in self._sampled_options.values()):
@@ -173,36 +171,31 @@ class SemidiscreteSolver(PotentialSolver):
         sites, w, inverse = _unique_sites(x, a)
         psi0 = self._predict(sites)
         if self.path == "exact2d":
-            lo, hi, grid = self._domain
-            psi, cells, info = solve_laguerre2d(sites, w, lo, hi, grid, self.tol, self.max_iter, psi0)
+            diagram = PowerDiagram2D(sites, *self._domain)
+            psi, cells, info = solve_cells(diagram, w, self.tol, self.max_iter, psi0)
             mass, centroids, cost = cells.mass, cells.centroids(sites), float(cells.cost.sum())
-            if cells is not None:
-                info["cell_variance"] = cell_variance(sites, psi, cells, lo, hi, grid, centroids)
+            info["cell_variance"] = diagram.cell_variance(psi, cells, centroids)
         else:
             psi, mass, centroids, cost, info = self._quad.solve(sites, w, self.tol, self.max_iter, psi0)
         success = info["status"] == "optimal"
-        if success:
-            self._last = (sites.copy(), psi.copy(), centroids.copy())
-        else:
-            self._last = None
+        self._last = (sites.copy(), psi.copy(), centroids.copy()) if success else None
         if inverse is not None:
             psi, centroids = psi[inverse], centroids[inverse]
-            if "cell_variance" in info:  # a shared cell's variance, split in proportion to the weights
-                info["cell_variance"] = info["cell_variance"][inverse] * (a / w[inverse])
+            # a shared cell's variance, split in proportion to the weights
+            info["cell_variance"] = info["cell_variance"][inverse] * (a / w[inverse])
         info.update({
             "method": "semidiscrete",
             "path": self.path,
-            "success": success,
+            "warm": "cold" if psi0 is None else "warm",
             "tol": self.tol,
             "max_iter": self.max_iter,
-            "n_sites": int(sites.shape[0]),
+            "support_size": int(sites.shape[0]),
             "min_mass_ratio": float(np.min(mass / w)),
         })
         info["message"] = _message(info)
         info["seconds"] = time.perf_counter() - start
         return KantorovichResult(cost=cost, f=psi, g=None, plan=None, targets=centroids,
                                  drift=centroids - x, info=info, loss="w2")
-
 
 
 def _message(info) -> str:

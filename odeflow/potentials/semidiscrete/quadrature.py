@@ -44,8 +44,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.spatial import cKDTree
 
-from .._checks import check_int, check_real
-from ..kernels import (candidate_costs, soft_cell_variance, soft_cells, soft_hessian_matvec, soft_objective,
+from ..._checks import check_int, check_real
+from .quadrature_kernels import (candidate_costs, soft_cell_variance, soft_cells, soft_hessian_matvec, soft_objective,
                        star_pattern)
 
 DEFAULT_EPSILON = 0.05
