@@ -3,4 +3,4 @@ they name (e.g. ``odeflow/theory.py`` is ``odeflow.studies.theory``), so the doc
 import them a second time under their own file name; their targets are collected where they live."""
 
 collect_ignore = ["odeflow/theory.py", "odeflow/convergence.py", "odeflow/metrics.py", "odeflow/persistence.py",
-                  "odeflow/cli.py"]
+                  "odeflow/cli.py", "odeflow/__main__.py"]

@@ -4,4 +4,6 @@ import sys
 
 from .app import cli as _module
 
+if __name__ == "__main__":  # python -m odeflow.cli
+    raise SystemExit(_module.main())
 sys.modules[__name__] = _module

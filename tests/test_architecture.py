@@ -61,7 +61,7 @@ def _imports(name, top_level_only):
 
 
 def _layer(name):
-    if name.startswith("odeflow.app") or name in {"odeflow.sweep", "odeflow.plotting", "odeflow.cli"}:
+    if name.startswith("odeflow.app") or name in {"odeflow.sweep", "odeflow.plotting", "odeflow.cli", "odeflow.__main__"}:
         return 2
     if name.startswith("odeflow.studies") or name in {"odeflow.theory", "odeflow.convergence", "odeflow.metrics",
                                                       "odeflow.persistence"}:

@@ -117,7 +117,8 @@ class KantorovichResult:
         ``-grad phi`` at the particles: ``T_i - x_i`` for w2, the plan-weighted mean of unit vectors for w1.
     info : SolveInfo
         Solver diagnostics (a read-only mapping; a plain dict given here is converted). A result built
-        by hand without ``info`` gets ``method="given"``, status ``"optimal"``: no solver ran.
+        by hand (``info`` missing, or without a ``method``) gets ``method="given"``, status ``"optimal"``:
+        no solver ran.
     loss : str
         ``"w2"`` or ``"w1"``.
 
@@ -139,12 +140,14 @@ class KantorovichResult:
     loss: str = "w2"
 
     def __post_init__(self):
-        if self.info is None:
-            object.__setattr__(self, "info", SolveInfo(
-                method="given", path="given", status="optimal", message="constructed directly; no solver ran",
-                iterations=0, seconds=0.0, warm="cold", support_size=int(np.shape(self.f)[0])))
-        elif not isinstance(self.info, SolveInfo):
-            object.__setattr__(self, "info", SolveInfo(**self.info))
+        info = self.info
+        if not isinstance(info, SolveInfo):
+            info = dict(info or {})
+            if "method" not in info:  # built by hand, not by a solver
+                info = {"method": "given", "path": "given", "status": "optimal",
+                        "message": "constructed directly; no solver ran", "iterations": 0, "seconds": 0.0,
+                        "warm": "cold", "support_size": int(np.shape(self.f)[0]), **info}
+            object.__setattr__(self, "info", SolveInfo(**info))
 
     @property
     def distance(self) -> float:

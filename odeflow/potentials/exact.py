@@ -12,7 +12,6 @@ import warnings
 from dataclasses import replace
 
 import numpy as np
-import ot
 
 from .._checks import check_dense_memory, check_int
 from ..losses import Loss
@@ -49,6 +48,8 @@ def solve_exact(src, tgt, loss: Loss, *, max_iter: int = DEFAULT_MAX_ITER, duals
     >>> round(r.cost, 12), r.info["status"]
     (0.5, 'optimal')
     """
+    import ot  # noqa: PLC0415  (POT and the scipy.stats it pulls in load on the first solve, not on import)
+
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     x, a, y, b = src.points, src.weights, tgt.points, tgt.weights
     n, m = x.shape[0], y.shape[0]
