@@ -163,6 +163,14 @@ class FixedBatch:
         The fixed data batch (``fixed_r``), reordered so that ``data[i]`` is the optimal partner of
         particle ``index[i]`` at the start under ``|x - y|^2 / 2`` (``discrete_tz``). The order does
         not change the distances; it gives :meth:`matched_l2`.
+
+    Notes
+    -----
+    The authors' ``fixed_z`` is a whole batch of their source generator, with its exact per-mode
+    counts. With N = ``batch`` particles drawn the same way, the fixed latent batch is every particle
+    and keeps those counts; with more particles a random ``batch`` of them does not, and on mixtures
+    the unequal counts leave mass to move between modes at the end (on 4gaussians, N = 1000, batch
+    512: final W2 about 0.16 instead of about 0.04).
     """
 
     index: np.ndarray
