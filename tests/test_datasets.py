@@ -1,4 +1,5 @@
-"""Named distributions and the papers' four 2-D problems: shapes, reproducibility, basic statistics."""
+"""Named distributions and the papers' four 2-D problems: shapes, reproducibility, the authors' constants
+(centres, widths, per-mode counts; see tests/test_paper_datasets.py for the laws themselves)."""
 
 import numpy as np
 import pytest
@@ -32,52 +33,79 @@ def _nearest_centre(p, centres):
     return np.argmin(((p[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
 
 
-def test_ring8_radii_and_eight_clusters():
+S = 1 / np.sqrt(2)  # the authors' centre coordinate 0.25 / sqrt(0.25^2 + 0.25^2)
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.0])
+def test_4gaussians_authors_constants(scale):
+    p = datasets.get("4gaussians", 512, rng=2, scale=scale).points
+    centres = scale * S * np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
+    label = _nearest_centre(p, centres)
+    assert np.array_equal(np.bincount(label, minlength=4), [128] * 4)  # i % 4: exactly n / 4 per mode
+    resid = p - centres[label]
+    np.testing.assert_allclose(resid.std(0), 0.1, atol=0.01)
+    np.testing.assert_allclose(resid.mean(0), 0.0, atol=0.01)
+    assert not np.array_equal(label[:8], np.arange(8) % 4)  # rows shuffled
+
+
+def test_ring8_authors_constants():
     p = datasets.get("ring8", 8000, rng=1).points
     r = np.linalg.norm(p, axis=1)
     assert abs(r.mean() - 1.0) < 0.01 and abs(r.std() - 0.1) < 0.01
     angles = 2 * np.pi * np.arange(8) / 8
     centres = np.stack([np.cos(angles), np.sin(angles)], 1)
     label = _nearest_centre(p, centres)
-    counts = np.bincount(label, minlength=8)
-    assert counts.min() > 0.8 * 1000 and counts.max() < 1.2 * 1000  # 8 equally likely clusters
-    spread = np.linalg.norm(p - centres[label], axis=1)
-    assert np.quantile(spread, 0.99) < 0.4  # every point close to its centre (std 0.1)
+    assert np.array_equal(np.bincount(label, minlength=8), [1000] * 8)  # n / 8 per mode, exactly
+    spread = p - centres[label]
+    np.testing.assert_allclose(spread.std(0), 0.1, atol=0.005)
 
 
-@pytest.mark.parametrize("scale", [1.0, 2.0])
-def test_4gaussians_centres_at_scale(scale):
-    p = datasets.get("4gaussians", 8000, rng=2, scale=scale).points
-    centres = scale * np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
+def test_ring8_remainder_goes_to_the_first_modes():
+    angles = 2 * np.pi * np.arange(1, 9) / 8  # the authors' order: k = 1..8
+    centres = np.stack([np.cos(angles), np.sin(angles)], 1)
+    counts = np.bincount(_nearest_centre(datasets.get("ring8", 19, rng=0, std=0.01).points, centres), minlength=8)
+    assert counts.tolist() == [3, 3, 3, 2, 2, 2, 2, 2]
+
+
+@pytest.mark.parametrize("alternate, centres, counts", [
+    (False, [(1, 1), (-1, -1), (1, -1), (-1, 1), (0, 0)], [103, 103, 102, 102, 102]),
+    (True, [(0, 1), (0, -1), (1, 0), (-1, 0)], [128] * 4),
+])
+def test_checkerboard_authors_constants(alternate, centres, counts):
+    p = datasets.get("checkerboard", 512, rng=3, alternate=alternate).points
+    centres = 1.5 * S * np.array(centres, float)
     label = _nearest_centre(p, centres)
-    assert np.all(np.bincount(label, minlength=4) > 0.9 * 2000)
-    resid = p - centres[label]
-    np.testing.assert_allclose(resid.std(0), 0.1, atol=0.01)
-    np.testing.assert_allclose(resid.mean(0), 0.0, atol=0.01)
+    assert np.bincount(label, minlength=len(centres)).tolist() == counts  # i % 5 (i % 4): first modes get more
+    off = p - centres[label]
+    assert np.all(np.abs(off) <= 0.25)  # squares of side 0.5 ...
+    assert np.all(off.max(0) - off.min(0) > 0.49)  # ... filled to their edges
+    # gaps: the squares are disjoint (centres 1.06 apart, half side 0.25)
+    assert np.abs(p).max() < 1.5 * S + 0.25 and np.abs(p).min() >= 0.0
 
 
-@pytest.mark.parametrize("odd, squares", [(False, 5), (True, 4)])
-def test_checkerboard_squares(odd, squares):
-    p = datasets.get("checkerboard", 9000, rng=3, odd=odd).points
-    assert p.min() >= -1.5 and p.max() <= 1.5
-    cell = np.floor(p + 1.5).astype(int)  # 3 x 3 board of unit squares
-    parity = (cell[:, 0] + cell[:, 1]) % 2
-    assert np.all(parity == int(odd))
-    counts = np.bincount(cell[:, 0] * 3 + cell[:, 1], minlength=9)
-    occupied = counts[counts > 0]
-    assert occupied.size == squares
-    assert occupied.min() > 0.9 * 9000 / squares and occupied.max() < 1.1 * 9000 / squares
+def test_swissroll_authors_constants():
+    plain = datasets.get("swissroll", 4000, rng=4).points
+    turned = datasets.get("swissroll", 4000, rng=4, alternate=True).points
+    # same draws: the curve is turned by 180 degrees, the one-sided uniform noise (width 0.15 * 0.1 /
+    # 0.15 = 0.1) is not, so the sum of the two is twice the noise, in [0, 0.2)^2
+    both = plain + turned
+    assert both.min() >= 0.0 and both.max() < 0.2 and both.max() > 0.19
+    np.testing.assert_allclose(both.mean(0), 0.1, atol=0.005)
+    curve = plain - both / 2  # the noiseless spiral 0.15 * a * (cos a, -sin a)
+    a = np.linalg.norm(curve, axis=1) / 0.15
+    np.testing.assert_allclose(curve, 0.15 * a[:, None] * np.stack([np.cos(a), -np.sin(a)], 1), atol=1e-12)
+    amax = 570 * np.pi / 180  # a = start + sqrt(U) * 570 degrees: P(a <= x) = (x / amax)^2
+    assert a.max() <= amax + 1e-9 and a.max() > 0.99 * amax
+    np.testing.assert_allclose(np.mean(a <= amax / 2), 0.25, atol=0.02)
 
 
-def test_swissroll_mirrored_is_the_reflection():
-    plain = datasets.get("swissroll", 500, rng=4).points
-    mirrored = datasets.get("swissroll", 500, rng=4, mirrored=True).points
-    np.testing.assert_array_equal(mirrored, plain * [-1.0, 1.0])
-    r = np.linalg.norm(plain, axis=1)
-    assert 0.2 < r.min() and r.max() < 1.15
-    # a spiral: radius grows with the winding angle
-    theta = np.unwrap(np.arctan2(plain[:, 1], plain[:, 0])[np.argsort(r)])
-    assert np.corrcoef(np.sort(r), theta)[0, 1] > 0.9
+def test_legacy_variants_keep_their_laws():
+    p = datasets.get("4corners", 4000, rng=0, scale=2.0).points
+    np.testing.assert_allclose(np.abs(p).mean(0), 2.0, atol=0.02)
+    p = datasets.get("board", 4000, rng=0, odd=True).points
+    assert np.all(np.floor(p + 1.5).sum(1) % 2 == 1) and p.min() >= -1.5 and p.max() <= 1.5
+    plain = datasets.get("spiral", 500, rng=4).points
+    np.testing.assert_array_equal(datasets.get("spiral", 500, rng=4, mirrored=True).points, plain * [-1.0, 1.0])
 
 
 def test_moons_and_uniform_ranges():
@@ -93,7 +121,7 @@ def test_moons_and_uniform_ranges():
     assert np.all(m[on_a, 1] >= -0.25 - 1e-12) and np.all(m[~on_a, 1] <= 0.25 + 1e-12)
 
 
-@pytest.mark.parametrize("name", sorted(datasets.PROBLEMS))
+@pytest.mark.parametrize("name", sorted(datasets.PROBLEMS) + sorted(datasets.LEGACY_PROBLEMS))
 def test_problems_pair_and_reproducible(name):
     src, tgt = datasets.problem(name, 200, rng=9)
     src2, tgt2 = datasets.problem(name, 200, rng=9)
@@ -105,28 +133,34 @@ def test_problems_pair_and_reproducible(name):
 
 
 def test_problem_laws():
+    """Source and target as get_loader pairs them: target first (data r), source second (latent z)."""
     src, tgt = datasets.problem("ring8", 4000, rng=0)
-    assert abs(src.points.std() - 0.05) < 0.003
+    np.testing.assert_allclose(src.points.std(0), 0.05, atol=0.003)  # randn * 0.1 * 0.5
     assert abs(np.linalg.norm(tgt.points, axis=1).mean() - 1.0) < 0.01
     src, tgt = datasets.problem("4gaussians", 4000, rng=0)
-    np.testing.assert_allclose(np.abs(src.points).mean(0), 2.0, atol=0.02)
-    np.testing.assert_allclose(np.abs(tgt.points).mean(0), 1.0, atol=0.02)
+    np.testing.assert_allclose(np.abs(src.points).mean(0), 2 * S, atol=0.02)
+    np.testing.assert_allclose(np.abs(tgt.points).mean(0), S, atol=0.02)
     src, tgt = datasets.problem("checkerboard", 4000, rng=0)
-    assert np.all(np.floor(src.points + 1.5).sum(1) % 2 == 1)
-    assert np.all(np.floor(tgt.points + 1.5).sum(1) % 2 == 0)
+    assert np.all(np.abs(src.points).min(1) <= 0.25)  # every source square is on an axis
+    assert np.sum(np.all(np.abs(tgt.points) <= 0.25, 1)) == 800  # the centre square: every 5th point
+    assert not np.any(np.all(np.abs(src.points) <= 0.25, 1))  # the source has no centre square
     src, tgt = datasets.problem("swissroll", 4000, rng=0)
-    assert src.points[:, 0].mean() < -0.05 < 0.05 < tgt.points[:, 0].mean()  # mirrored in x
+    # the source is the target's spiral turned by 180 degrees, the noise (mean 0.05) is not
+    np.testing.assert_allclose((src.points.mean(0) + tgt.points.mean(0)) / 2, 0.05, atol=0.015)
+    assert np.linalg.norm(tgt.points.mean(0) - 0.05) > 0.1
 
 
 @pytest.mark.parametrize(
     "call, exc, match",
     [
-        (lambda: datasets.get("spiral", 10), ValueError, "name"),
+        (lambda: datasets.get("helix", 10), ValueError, "name"),
         (lambda: datasets.get("ring8", 0), ValueError, "n"),
         (lambda: datasets.get("ring8", 10, rng=-1), ValueError, "rng"),
         (lambda: datasets.get("ring8", 10, std=-0.1), ValueError, "std"),
         (lambda: datasets.get("ring8", 10, odd=True), TypeError, "params"),
         (lambda: datasets.problem("moons", 10), ValueError, "name"),
+        (lambda: datasets.get("swissroll", 10, mirrored=True), TypeError, "params"),
+        (lambda: datasets.get("checkerboard", 10, side=-0.5), ValueError, "side"),
         (lambda: datasets.problem_sampler("ring8", side="both"), ValueError, "side"),
     ],
 )
