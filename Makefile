@@ -24,7 +24,7 @@ demo: $(VENV)/.installed-base
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 
-figures: $(VENV)/.installed-base
+figures: $(VENV)/.installed-test
 	$(BIN)/python -m analysis.all
 
 bench: $(VENV)/.installed-test
