@@ -147,9 +147,15 @@ def _as_vector(value, name: str) -> np.ndarray:
 #: Relative tolerance of the symmetry and positive-semidefiniteness checks of a covariance.
 COV_TOL = 1e-10
 
+#: Largest accepted condition number (largest / smallest eigenvalue) of a covariance. Beyond it the law
+#: is (numerically) concentrated on a lower-dimensional set: it has no density, and the semi-discrete
+#: solvers, which need one, would fail later with NaN.
+COV_MAX_CONDITION = 1e12
+
 
 def _as_covariance(value, dim: int, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """A symmetric positive-semidefinite ``(dim, dim)`` matrix and a square-root factor ``L L^T = C``."""
+    """A symmetric positive-definite ``(dim, dim)`` matrix (condition number at most
+    :data:`COV_MAX_CONDITION`) and a square-root factor ``L L^T = C``."""
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{name}: expected a ({dim}, {dim}) array of numbers, got {type(value).__name__}")
     try:
@@ -168,18 +174,25 @@ def _as_covariance(value, dim: int, name: str) -> tuple[np.ndarray, np.ndarray]:
     if w.min() < -COV_TOL * scale:
         raise ValueError(f"{name}: is not positive semidefinite (smallest eigenvalue {w.min():.3g})")
     if w.max() <= 0:
-        raise ValueError(f"{name}: is zero; a Gaussian target needs a positive variance in some direction")
-    return c, v * np.sqrt(np.maximum(w, 0.0))
+        raise ValueError(f"{name}: is zero; a Gaussian target needs a positive-definite covariance")
+    if w.min() <= w.max() / COV_MAX_CONDITION:
+        cond = w.max() / w.min() if w.min() > 0 else float("inf")
+        raise ValueError(f"{name}: is singular or nearly so (eigenvalues {w.min():.3g} .. {w.max():.3g}, condition "
+                         f"number {cond:.3g} > {COV_MAX_CONDITION:.0e}); the law would have no density: give a "
+                         f"positive-definite covariance (e.g. add a small multiple of the identity)")
+    return c, v * np.sqrt(w)
 
 
 class Gaussian(Density):
-    """The normal law ``N(mean, cov)`` in R^d (``cov`` positive semidefinite, not zero).
+    """The normal law ``N(mean, cov)`` in R^d (``cov`` positive definite).
 
     Parameters
     ----------
     mean : array_like, shape (d,)
     cov : array_like, shape (d, d)
-        Symmetric positive semidefinite (checked to a relative 1e-10).
+        Symmetric (to a relative 1e-10) and positive definite, with condition number at most
+        :data:`COV_MAX_CONDITION` (1e12): a singular or nearly singular covariance (a law on a line, say)
+        has no density and is refused with a ValueError naming ``cov``.
 
     Examples
     --------
@@ -210,7 +223,7 @@ class GaussianMixture(Density):
     ----------
     means : array_like, shape (k, d)
     covs : array_like, shape (k, d, d)
-        Each symmetric positive semidefinite.
+        Each symmetric positive definite, as for :class:`Gaussian` (refused naming ``covs[j]`` otherwise).
     weights : array_like, shape (k,), optional
         Non-negative, summing to 1; default uniform.
 

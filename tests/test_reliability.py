@@ -70,6 +70,15 @@ BAD_INPUTS = [
     ("gaussian cov not PSD", lambda: of.Gaussian([0.0, 0.0], [[1.0, 2.0], [2.0, 1.0]]), ValueError, "cov"),
     ("gaussian cov nan", lambda: of.Gaussian([0.0, 0.0], [[1.0, np.nan], [np.nan, 1.0]]), ValueError, "cov"),
     ("gaussian cov string", lambda: of.Gaussian([0.0, 0.0], "eye"), TypeError, "cov"),
+    ("gaussian cov singular", lambda: of.Gaussian([0.0, 0.0], [[1.0, 1.0], [1.0, 1.0]]), ValueError,
+     "cov: is singular"),
+    ("gaussian cov nearly singular", lambda: of.Gaussian([0.0, 0.0], np.diag([1.0, 1e-13])), ValueError,
+     "cov: is singular or nearly so"),
+    ("gaussian cov nearly singular, rotated", lambda: of.Gaussian([0.0, 0.0], [[1.0, 1.0], [1.0, 1.0 + 1e-13]]),
+     ValueError, "cov: is singular or nearly so"),
+    ("mixture covs singular", lambda: of.GaussianMixture([[0.0, 0.0], [1.0, 1.0]], [np.eye(2), [[1.0, 1.0], [1.0, 1.0]]]),
+     ValueError, "covs[1]: is singular"),
+    ("clip with w2", lambda: _sim(clip=True), ValueError, "clip"),
     ("mixture weights not summing to 1", lambda: of.GaussianMixture([[0.0, 0.0], [1.0, 1.0]], [np.eye(2)] * 2,
                                                                      [0.5, 0.6]), ValueError, "weights"),
     ("mixture negative weight", lambda: of.GaussianMixture([[0.0, 0.0], [1.0, 1.0]], [np.eye(2)] * 2,
@@ -316,3 +325,86 @@ def test_sweep_is_byte_identical_when_run_twice(tmp_path):
         assert len(run_sweep(cfg, tmp_path / out, progress=False).computed) == 2
     npz = {out: {p.name: p.read_bytes() for p in sorted((tmp_path / out / "runs").glob("*.npz"))} for out in "ab"}
     assert len(npz["a"]) == 2 and npz["a"] == npz["b"]
+
+
+# --- issue 15: covariances, w1 step rules, progress bars -------------------------------------------
+
+def test_well_conditioned_covariances_are_accepted_up_to_the_limit():
+    from odeflow.measures import COV_MAX_CONDITION
+
+    assert COV_MAX_CONDITION == 1e12
+    g = of.Gaussian([0.0, 0.0], np.diag([1.0, 1e-11]))  # condition number 1e11: a thin but honest Gaussian
+    assert np.allclose(g.sample(20_000, rng=0).std(0), [1.0, np.sqrt(1e-11)], rtol=0.03)
+    with pytest.raises(ValueError, match=r"condition number 1e\+13 > 1e\+12"):
+        of.Gaussian([0.0, 0.0], np.diag([1.0, 1e-13]))
+
+
+def test_singular_covariance_is_refused_before_a_flow_could_turn_to_nan():
+    with pytest.raises(ValueError, match="cov: is singular"):
+        of.simulate(GOOD, of.Gaussian([0.0, 0.0], [[1.0, 1.0], [1.0, 1.0]]), method="semidiscrete", h=0.5,
+                    t_end=1.0, progress=False)
+
+
+def test_clip_with_w2_is_refused_naming_clip():
+    with pytest.raises(ValueError, match="clip: stopping at the targets applies to loss 'w1' only"):
+        of.simulate(GOOD, TGT, loss="w2", clip=True, h=0.1, t_end=0.2, progress=False)
+
+
+def test_w1_overshoots_are_counted_and_reported():
+    # Particle 0 starts 1 away from its target and steps h = 2 along the unit drift: it overshoots at both
+    # steps (0 -> 2 -> 0 in x); particle 1 starts 7 away and never does. By hand: 2 overshooting steps.
+    src, tgt = [[0.0, 0.0], [0.0, 3.0]], [[1.0, 0.0], [0.0, 10.0]]
+    res = of.simulate(src, tgt, loss="w1", h=2.0, t_end=4.0, progress=False)
+    assert res.status == 0 and res.info["overshoots"] == 2
+    assert "2 particle steps overshot their targets" in res.message and "clip=True" in res.message
+    assert res.points[:, 0, 0].tolist() == [0.0, 2.0, 0.0]
+    clipped = of.simulate(src, tgt, loss="w1", h=2.0, t_end=4.0, clip=True, progress=False)
+    assert clipped.info["overshoots"] == 0 and "overshot" not in clipped.message
+    assert clipped.points[-1].tolist() == [[1.0, 0.0], [0.0, 7.0]]
+    small = of.simulate(src, tgt, loss="w1", h=0.25, t_end=0.5, progress=False)
+    assert small.info["overshoots"] == 0 and "overshot" not in small.message
+
+
+class _Terminal:
+    """A stand-in for a terminal stderr."""
+
+    def __init__(self):
+        self.text = []
+
+    def isatty(self):
+        return True
+
+    def write(self, text):
+        self.text.append(text)
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize("env, progress, tty, shown", [
+    (None, None, False, False),  # the default: off when stderr is not a terminal
+    (None, None, True, True),    # ... and on when it is
+    (None, True, False, True),   # asked for
+    (None, False, True, False),  # refused
+    ("1", True, True, False),    # TQDM_DISABLE wins over everything
+    ("1", None, True, False),
+    ("0", None, True, True),     # TQDM_DISABLE=0 disables nothing
+])
+def test_progress_bars_follow_the_terminal_the_flag_and_tqdm_disable(env, progress, tty, shown, monkeypatch):
+    import sys
+
+    from odeflow._checks import progress_bar
+
+    if env is None:
+        monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    else:
+        monkeypatch.setenv("TQDM_DISABLE", env)
+    err = _Terminal() if tty else __import__("io").StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    bar = progress_bar(progress, total=3)
+    assert bar.disable is (not shown)
+    bar.close()
+    # End to end: a flow writes its bar to stderr exactly when it is shown.
+    of.simulate(GOOD, TGT, h=0.1, t_end=0.3, progress=progress)
+    written = "".join(err.text) if tty else err.getvalue()
+    assert ("it/s" in written or "%" in written) is shown, written

@@ -219,7 +219,12 @@ def test_sweep_killed_with_sigkill_resumes_without_touching_finished_runs(tmp_pa
     assert proc.returncode == -signal.SIGKILL
     finished = snapshot(runs)
     assert 3 <= len(finished) < 12, f"{len(finished)} runs finished before the kill"
-    assert not (out / "summary.csv").exists()
+    # The summary is rewritten after every finished run: it lists what had finished (at worst all but the
+    # run finished just before the kill), and it is a complete CSV file.
+    header, rows = summary_rows(out)
+    listed = [row.split(",")[0] for row in rows]
+    assert header[0] == "id" and set(listed) <= set(finished) and len(listed) >= len(finished) - 1
+    assert all(len(row.split(",")) == len(header) for row in rows)
 
     from odeflow.cli import main
 
@@ -233,6 +238,58 @@ def test_sweep_killed_with_sigkill_resumes_without_touching_finished_runs(tmp_pa
     assert len(rows) == 12 and all(row.split(",")[17] == "0" for row in rows)  # status column
     print(f"\nkill -9 resume: killed after {killed_at:.2f} s with {len(finished)}/12 finished; "
           f"total {time.perf_counter() - start:.2f} s")
+
+
+def test_summary_is_rewritten_after_every_finished_run_and_survives_an_interrupted_sweep(tmp_path, monkeypatch):
+    import csv
+
+    from odeflow.app import sweep as app_sweep  # where the runs are executed
+
+    cfg = small_config(h=[0.3, 0.2, 0.1], seed=[0, 1])
+    ids = [run_id(p) for p in expand(cfg)]
+    real, seen = app_sweep.run_one, []
+
+    def run_then_die(params):
+        # before each run: the summary lists exactly the runs finished so far, in grid order
+        with open(tmp_path / "summary.csv", newline="") as fh:
+            seen.append([row["id"] for row in csv.DictReader(fh)])
+        if len(seen) == 4:
+            raise KeyboardInterrupt  # as if the sweep were killed during its 4th run
+        return real(params)
+
+    monkeypatch.setattr(app_sweep, "run_one", run_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(cfg, tmp_path, progress=False)
+    assert seen == [[], ids[:1], ids[:2], ids[:3]]
+    header, rows = summary_rows(tmp_path)
+    assert [row.split(",")[0] for row in rows] == ids[:3]
+    for row in rows:  # each row is the run's own record
+        record = json.loads((tmp_path / "runs" / f"{row.split(',')[0]}.json").read_text())
+        values = dict(zip(header, row.split(",")))
+        assert float(values["final_distance"]) == record["final_distance"] and values["status"] == "0"
+    monkeypatch.setattr(app_sweep, "run_one", real)
+    report = run_sweep(cfg, tmp_path, progress=False)
+    assert report.skipped == ids[:3] and report.computed == ids[3:]
+    assert [row.split(",")[0] for row in summary_rows(tmp_path)[1]] == ids
+
+
+def test_sweep_over_density_targets(tmp_path):
+    import csv
+
+    cfg = {"base": {"n": 20, "t_end": 0.5, "h": 0.5},
+           "grid": {"target": ["box:low=0,0;high=1,1", {"density": "box", "low": [0, 0], "high": [2, 1]}, "ring8"]}}
+    runs = expand(cfg)
+    assert runs[0]["target"] == {"density": "box", "low": [0.0, 0.0], "high": [1.0, 1.0]} and runs[2]["target"] == "ring8"
+    report = run_sweep(cfg, tmp_path, progress=False)
+    assert len(report.computed) == 3 and report.failed == {}
+    with open(tmp_path / "summary.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [json.loads(r["target"]) for r in rows[:2]] == [runs[0]["target"], runs[1]["target"]]
+    assert rows[2]["target"] == "ring8"
+    record, arrays = load_run(tmp_path / "runs" / f"{report.ids[1]}.npz")
+    assert record["method_used"] == "semidiscrete" and np.all(arrays["target"] <= [2.0, 1.0])
+    with pytest.raises(ValueError, match="method: a density target needs method"):
+        expand({"base": {"method": "exact"}, "grid": {"target": ["box:low=0,0;high=1,1"]}})
 
 
 # --- Dask -----------------------------------------------------------------------------------------

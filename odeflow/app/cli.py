@@ -1,24 +1,60 @@
 """The ``odeflow`` command: demo, run, study, reproduce, sweep, animate.
 
-Every subcommand has ``--help``. Bad input ends with one line ``odeflow: error: ...`` on stderr and
-exit status 2 (no traceback); a run that fails at run time (a solver failure, a failed sweep run, a
-failed figure study) exits with status 1. ``python -m odeflow.cli`` is the same command.
+Every subcommand has ``--help``. Every error is one line ``odeflow: error: ...`` on stderr, with no
+traceback (set ``ODEFLOW_TRACEBACK=1`` to see one): bad input, argparse's own complaints and an
+unwritable ``--out`` (checked before any computation) exit with status 2; a run that fails at run time
+(a solver failure, a failed sweep run, a failed figure study, an unexpected error) exits with status 1.
+``python -m odeflow.cli`` is the same command.
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
+import math
+import os
+import re
 import sys
+import tempfile
 from pathlib import Path
 
 from ..potentials.base import SolveError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
+TARGET_HELP = """\
+density targets:
+  --target (and target in a TOML file) takes a dataset name, or a density in one of two spellings:
+    KIND:KEY=VALUE;KEY=VALUE   values are numbers separated by ',', matrix rows by '/'
+    {...}                      an inline table, exactly as in a TOML file (JSON also accepted)
+  gaussian:mean=3,0;cov=1,0/0,0.3        N(mean, cov); cov: a number c (c I), d variances,
+                                         d*d numbers row by row, or rows split by '/'
+  mixture:means=-1,0/1,0;covs=0.05;weights=0.3,0.7
+                                         one mean per row; covs: one number, or one per mean
+                                         split by '/'; weights default uniform
+  box:low=0,0;high=2,1                   uniform on a box
+  image:path=face.png;extent=-1,1,-1,1   a .npy of intensities (row 0 on top) or a .png, whose dark
+                                         pixels carry the mass (ink=light: the light ones);
+                                         extent = left,right,bottom,top
+  --target '{density = "gaussian", mean = [3.0, 0.0], cov = [[1.0, 0.0], [0.0, 0.3]]}'
+  A density target needs loss w2 and method auto or semidiscrete; a gaussian or uniform source takes
+  its dimension. In a TOML file a relative image path is read from the file's folder.
+"""
+
 
 class Unavailable(Exception):
     """A subcommand needs a piece that this installation lacks."""
+
+
+class UsageError(Exception):
+    """A complaint of argparse (unknown flag, bad number, missing argument): reported on one line."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line ``odeflow: error: ...`` (exit status 2), not the
+    usage block; its subcommand parsers are of the same class."""
+
+    def error(self, message):
+        raise UsageError(message)
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -38,7 +74,7 @@ def _add_params(parser, names):
 
     for name in names:
         default, _, text = PARAMETERS[name]
-        help_text = f"{text} (default: {default})"
+        help_text = f"{text} (default: {default})".replace("%", "%%")
         if name == "clip":
             parser.add_argument(_flag(name), dest=name, action=argparse.BooleanOptionalAction, default=None,
                                 help=help_text)
@@ -53,16 +89,51 @@ def _given(args, names) -> dict:
 
 
 def _read_toml(path) -> dict:
+    """A TOML file, with relative image paths of density targets resolved against its folder."""
     from .runs import load_config
+    from .targets import with_base_dir
 
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"config: {path} not found")
-    return load_config(path)
+    config = load_config(path)
+    tables = [config] + [config[k] for k in ("base", "grid") if isinstance(config.get(k), dict)]
+    for table in tables:
+        target = table.get("target")
+        if table is config.get("grid") and isinstance(target, list):
+            table["target"] = [with_base_dir(t, path.parent) for t in target]
+        elif target is not None:
+            table["target"] = with_base_dir(target, path.parent)
+    return config
 
 
 def _err(text) -> None:
     print(f"odeflow: {text}", file=sys.stderr)
+
+
+def _check_out(path, folder=False) -> Path:
+    """Make sure files can be written at ``--out`` before any computation: its folder (``path`` itself
+    when ``folder``) is created and probed with a temporary file; ValueError naming --out otherwise."""
+    path = Path(path)
+    where = path if folder else path.parent
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=where):
+            pass
+    except OSError as exc:
+        raise ValueError(f"--out: cannot write to {str(where)!r} ({exc.strerror or exc})") from None
+    return path
+
+
+def _finite(obj):
+    """``obj`` with every non-finite float replaced by None (JSON null)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def _write_json(path, obj) -> None:
@@ -70,7 +141,7 @@ def _write_json(path, obj) -> None:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda fh: fh.write(_json_bytes(obj)))
+    atomic_write(path, lambda fh: fh.write(_json_bytes(_finite(obj))))
 
 
 def _describe(record) -> str:
@@ -96,6 +167,7 @@ def cmd_demo(args) -> int:
     n = args.n
     if n < 2:
         raise ValueError(f"n: must be >= 2, got {n}")
+    _check_out(args.out)
     src, tgt = datasets.problem("ring8", n, rng=args.seed)
     h2, h1 = 0.1, 0.05
     w2 = simulate(src, tgt, loss="w2", method="exact", h=h2, t_end=3.0, progress=args.progress)
@@ -123,7 +195,7 @@ def cmd_run(args) -> int:
     import time
 
     from .figures import flow_figure
-    from .runs import PARAMETERS, execute, make_record, normalize, save_run
+    from .runs import PARAMETERS, execute, make_record, normalize, save_run, target_points
 
     params = {}
     if args.config is not None:
@@ -137,17 +209,16 @@ def cmd_run(args) -> int:
             if getattr(args, name) is None:
                 params.pop(name, None)
     params = normalize(params)
+    stem = _check_out(args.out)
     start = time.perf_counter()
     res, _, tgt = execute(params, progress=args.progress)
     record, arrays = make_record(params, res, time.perf_counter() - start)
-    arrays["target"] = tgt.points
-    stem = Path(args.out)
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    arrays["target"] = target_points(params, tgt)
     npz, js = save_run(stem, record, arrays)
     outputs = [npz, js]
     if not args.no_figure:
         label = f"{params['loss']} {params['scheme']} h={params['h']:g}"
-        fig = flow_figure({label: res}, target_points=tgt.points,
+        fig = flow_figure({label: res}, target_points=arrays["target"],
                           reference_rate={label: 1.0} if params["loss"] == "w2" else None)
         png = stem.with_name(stem.name + ".png")
         fig.savefig(png, dpi=110, metadata={"Software": None})
@@ -160,31 +231,57 @@ def cmd_run(args) -> int:
     return EXIT_OK
 
 
+def _study_figure(study, title):
+    """The study's errors against h (log-log) with the fitted order, or the reason there is none."""
+    from .figures import order_figure
+
+    key = study.info["fit_on"]
+    fig = order_figure({title: {study.info["scheme"]: study}}, key=key)
+    if study.fits[key] is None:  # order_figure's label says "exact to rounding": say why there is no fit
+        ax = fig.axes[0]
+        text = f"{study.info['scheme']}: {study.info['fit_message']}"
+        ax.lines[0].set_label(text)
+        ax.legend(fontsize=7.5, loc="best", title="no fitted order", title_fontsize=7.5)
+    return fig
+
+
 def cmd_study(args) -> int:
-    """Step-size study: error against a reference for each h, fitted order with its interval."""
+    """Step-size study: error against a reference for each h, fitted order with its interval (three h or
+    more); with --out, the numbers as JSON (null where there is no number) and their plot beside it."""
     from .runs import make_clouds, normalize
+    from .targets import is_density
 
     from ..studies.convergence import step_size_study
 
-    params = normalize(_given(args, _DATA))
-    src, tgt, _ = make_clouds(params)
-    hs = args.hs
-    study = step_size_study(src, tgt, loss=args.loss, method=args.method, scheme=args.scheme, hs=hs,
-                            t_end=args.t_end, reference=None, progress=args.progress)
+    data = _given(args, _DATA)
+    method = args.method or ("auto" if is_density(normalize(data)["target"]) else "exact")
+    params = normalize({**data, "loss": args.loss, "method": method, "scheme": args.scheme, "t_end": args.t_end})
+    out = _check_out(args.out) if args.out is not None else None
+    src, tgt, rng = make_clouds(params)
+    seed = int(rng.integers(2**63))  # every run samples a density alike (the same seed for each h)
+    study = step_size_study(src, tgt, loss=args.loss, method=method, scheme=args.scheme, hs=args.hs,
+                            t_end=args.t_end, reference=None, rng=seed, progress=args.progress)
     print(repr(study))
     print(study.table())
-    fitted = study.errors[study.info["fit_on"]]
-    if args.out is not None:
-        lo, hi = study.order_interval
-        _write_json(args.out, {"parameters": {**{k: params[k] for k in _DATA}, "loss": args.loss,
-                                              "method": args.method, "scheme": args.scheme,
-                                              "t_end": args.t_end},
-                               "hs": [float(h) for h in study.hs], "errors": [float(e) for e in fitted],
-                               "fit_on": study.info["fit_on"],
-                               "all_errors": {k: [float(e) for e in v] for k, v in study.errors.items()},
-                               "order": float(study.order), "order_interval": [float(lo), float(hi)]})
-        print(f"wrote {args.out}")
+    if out is not None:
+        fit_on = study.info["fit_on"]
+        _write_json(out, {"parameters": {**{k: params[k] for k in _DATA}, "loss": args.loss, "method": method,
+                                         "scheme": args.scheme, "t_end": args.t_end},
+                          "hs": [float(h) for h in study.hs], "errors": [float(e) for e in study.errors[fit_on]],
+                          "fit_on": fit_on, "fit_message": study.info["fit_message"],
+                          "all_errors": {k: [float(e) for e in v] for k, v in study.errors.items()},
+                          "order": float(study.order), "order_interval": [float(x) for x in study.order_interval]})
+        png = out.with_suffix(".png")
+        data_text = params["problem"] or f"{params['source']} -> {_target_text(params['target'])}"
+        fig = _study_figure(study, f"{args.loss} {args.scheme}, {data_text}, N = {params['n']}, "
+                                   f"t_end = {args.t_end:g}")
+        fig.savefig(png, dpi=110, metadata={"Software": None})
+        print(f"wrote {out} and {png}")
     return EXIT_OK
+
+
+def _target_text(target) -> str:
+    return target if isinstance(target, str) else f"{target['density']} density"
 
 
 def cmd_reproduce(args) -> int:
@@ -208,8 +305,13 @@ def cmd_sweep(args) -> int:
     from .runs import expand
     from .sweep import run_sweep
 
+    from .._checks import check_int
+
     config = _read_toml(args.config)
     expand(config)  # validate before starting any cluster
+    if args.workers is not None:
+        check_int(args.workers, "workers", minimum=1)
+    _check_out(args.out, folder=True)
     try:
         report = run_sweep(config, args.out, workers=args.workers, scheduler=args.scheduler,
                            progress=args.progress)
@@ -228,19 +330,22 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_animate(args) -> int:
-    """Animation of a run written by ``odeflow run`` or ``odeflow sweep`` (its .npz)."""
+    """Animation of a run written by ``odeflow run`` or ``odeflow sweep`` (its .npz): the particles with
+    their drift over the target cloud stored in the run, beside the distance curve."""
     import numpy as np
 
     from ..measures import Cloud
     from ..simulate import SimulationResult
+    from .animate import animate
     from .runs import load_run
 
+    if not str(args.out).lower().endswith((".gif", ".mp4")):
+        raise ValueError(f"out: must end in .gif or .mp4, got {args.out!r}")
     record, arrays = load_run(args.run)
     missing = [k for k in ("t", "points", "distance") if k not in arrays]
     if missing:
         raise ValueError(f"run: {args.run} has no array {missing[0]!r}; expected a run written by odeflow")
-    from .animate import animate
-
+    _check_out(args.out)
     points = arrays["points"]
     params = record.get("parameters", {})
     result = SimulationResult(
@@ -251,9 +356,11 @@ def cmd_animate(args) -> int:
         info={"loss": params.get("loss"), "method": record.get("method_used"), "scheme": params.get("scheme"),
               "h": params.get("h"), "t_end": params.get("t_end"), "steps": record.get("steps")},
     )
-    kwargs = {"progress": args.progress} if "progress" in inspect.signature(animate).parameters else {}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    animate(result, args.out, **kwargs)
+    target = arrays.get("target")
+    if target is not None and (target.ndim != 2 or target.shape[1] != points.shape[2]):
+        target = None
+    animate(result, args.out, target_points=target, frames=args.frames, fps=args.fps,
+            title=f"run {record['id']}" if "id" in record else None, progress=args.progress)
     print(f"wrote {args.out}")
     return EXIT_OK
 
@@ -264,10 +371,13 @@ def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
     from .runs import PARAMETERS
 
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    common = Parser(add_help=False)
+    common.add_argument("--progress", dest="progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bars (default: only when stderr is a terminal; TQDM_DISABLE=1 turns "
+                             "them off)")
+    raw = argparse.RawDescriptionHelpFormatter
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="odeflow", description="Wasserstein gradient flows on particle clouds.",
         epilog="Run 'odeflow COMMAND --help' for the options of each command.")
     parser.add_argument("--version", action="version", version=f"odeflow {__version__}")
@@ -281,9 +391,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "(default: odeflow_demo)")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("run", parents=[common], help="one flow from flags or a TOML file",
+    p = sub.add_parser("run", parents=[common], help="one flow from flags or a TOML file", formatter_class=raw,
                        description=cmd_run.__doc__ + " Flags override the TOML file (top-level keys, same "
-                                                     "names with underscores), which overrides the defaults.")
+                                                     "names with underscores), which overrides the defaults.",
+                       epilog=TARGET_HELP + "\nexample:\n  odeflow run --target 'gaussian:mean=3,0;cov=1,0/0,0.3' "
+                                            "--n 200 --t-end 2 --out flows/gauss")
     p.add_argument("--config", metavar="FILE.toml", help="flow parameters as top-level TOML keys")
     _add_params(p, PARAMETERS)
     p.add_argument("--out", default="odeflow_run", help="output stem: writes OUT.npz, OUT.json and OUT.png "
@@ -292,15 +404,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("study", parents=[common], help="step-size study (errors and fitted order)",
-                       description=cmd_study.__doc__)
+                       description=cmd_study.__doc__, formatter_class=raw, epilog=TARGET_HELP)
     _add_params(p, _DATA)
     p.add_argument("--loss", default="w2", help="w2 or w1 (default: w2)")
-    p.add_argument("--method", default="exact", help="potential method (default: exact)")
+    p.add_argument("--method", default=None,
+                   help="potential method (default: exact, or auto for a density target)")
     p.add_argument("--scheme", default="euler", help="euler, heun or rk4 (default: euler)")
     p.add_argument("--hs", type=float, nargs="+", default=[0.2, 0.1, 0.05, 0.025], metavar="H",
-                   help="step sizes (default: 0.2 0.1 0.05 0.025)")
+                   help="step sizes, one or more (an order is fitted from three; default: 0.2 0.1 0.05 0.025)")
     p.add_argument("--t-end", dest="t_end", type=float, default=1.0, help="final time (default: 1)")
-    p.add_argument("--out", metavar="FILE.json", help="write hs, errors, order and its interval here")
+    p.add_argument("--out", metavar="FILE.json", help="write hs, errors, order and its interval here (null "
+                                                      "where there is no number), and their plot as FILE.png")
     p.set_defaults(func=cmd_study)
 
     p = sub.add_parser("reproduce", help="every figure of analysis/ (from a clone of the repository)",
@@ -309,8 +423,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_reproduce, progress=True)
 
     p = sub.add_parser("sweep", parents=[common], help="parameter sweep from a TOML file ([base], [grid])",
+                       formatter_class=raw, epilog=TARGET_HELP,
                        description=cmd_sweep.__doc__ + " Writes OUT/runs/<id>.json and .npz per run and "
-                                                       "OUT/summary.csv; a rerun skips finished runs.")
+                                                       "OUT/summary.csv (rewritten after every finished run); "
+                                                       "a rerun skips finished runs.")
     p.add_argument("config", metavar="CONFIG.toml")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     where = p.add_mutually_exclusive_group()
@@ -321,9 +437,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("animate", parents=[common], help="animate a run written by run or sweep",
                        description=cmd_animate.__doc__)
     p.add_argument("run", metavar="RUN.npz", help="a run's .npz (its .json beside it is read too)")
-    p.add_argument("out", metavar="OUT", help="animation file (.gif, or .mp4 with ffmpeg)")
+    p.add_argument("out", metavar="OUT", help="animation file: .gif, or .mp4 when ffmpeg is on the PATH")
+    p.add_argument("--fps", type=float, default=8.0, help="frames per second (default: 8)")
+    p.add_argument("--frames", type=int, default=None, metavar="N",
+                   help="number of frames, spread evenly over the records (default: every record)")
     p.set_defaults(func=cmd_animate)
     return parser
+
+
+def _one_line(exc) -> str:
+    return re.sub(r"\s*\n\s*", " ", str(exc)).strip()
 
 
 def main(argv=None) -> int:
@@ -331,22 +454,30 @@ def main(argv=None) -> int:
 
     >>> main(["run", "--h", "-1", "--no-progress"])  # prints "odeflow: error: h: must be > 0, got -1.0"
     2
+    >>> main(["run", "--n", "abc"])  # prints "odeflow: error: argument --n: invalid int value: 'abc'"
+    2
     """
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        _err(f"error: {_one_line(exc)}")
+        return EXIT_USAGE
     try:
         return args.func(args)
-    except Unavailable as exc:
-        _err(f"error: {exc}")
-        return EXIT_USAGE
-    except (ValueError, TypeError) as exc:
-        _err(f"error: {exc}")
+    except (Unavailable, ValueError, TypeError, UsageError) as exc:
+        _err(f"error: {_one_line(exc)}")
         return EXIT_USAGE
     except (OSError, SolveError) as exc:
-        _err(f"error: {exc}")
+        _err(f"error: {_one_line(exc)}")
         return EXIT_FAILED
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
+    except Exception as exc:  # one line, not a traceback (unless asked for)
+        if os.environ.get("ODEFLOW_TRACEBACK", "").strip() not in ("", "0"):
+            raise
+        _err(f"error: {type(exc).__name__}: {_one_line(exc)} (set ODEFLOW_TRACEBACK=1 for the traceback)")
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

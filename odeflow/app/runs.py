@@ -2,7 +2,8 @@
 
 A run is described by a dict of :data:`PARAMETERS` (the flow arguments of :func:`odeflow.simulate` plus
 the data), validated by :func:`normalize` and identified by :func:`run_id`, a short hash of its full
-parameter set (defaults filled in). :func:`run_one` executes it deterministically (the clouds and any
+parameter set (defaults filled in). The target is a dataset name or a density table
+(:mod:`odeflow.app.targets`). :func:`run_one` executes it deterministically (the clouds and any
 sampling come from ``numpy.random.default_rng(seed)``) and returns a JSON record and arrays;
 :func:`save_run` writes them atomically (temporary file in the same directory, fsync, rename), the NPZ
 first, so a run is finished exactly when its JSON exists; :func:`load_run` reads them back.
@@ -24,9 +25,11 @@ import numpy as np
 from .. import datasets
 from .._checks import check_choice, check_int, check_real
 from ..losses import LOSSES
+from ..measures import Density
 from ..schemes import SCHEMES
 from .._files import TMP_SUFFIX, _json_bytes, atomic_write, load_run, save_run  # noqa: F401  (re-exported)
 from ..simulate import simulate
+from .targets import build_density, is_density, parse_target
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -35,7 +38,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 __all__ = [
     "PARAMETERS", "atomic_write", "execute", "expand", "load_config", "load_run", "make_clouds", "make_record",
-    "normalize", "run_id", "run_one", "save_run", "without_timings",
+    "normalize", "run_id", "run_one", "save_run", "target_points", "without_timings",
 ]
 
 ID_LENGTH = 12
@@ -67,7 +70,9 @@ PARAMETERS = {
     "problem": (None, _optional(_choice(datasets.PROBLEMS)),
                 f"one of the papers' problems {sorted(datasets.PROBLEMS)} (instead of source/target)"),
     "source": ("gaussian", _optional(_choice(datasets.NAMES)), f"source dataset, one of {list(datasets.NAMES)}"),
-    "target": ("ring8", _optional(_choice(datasets.NAMES)), "target dataset (same names)"),
+    "target": ("ring8", _optional(parse_target),
+               "target: a dataset name (same names), or a density: gaussian, mixture, box or image, e.g. "
+               "'gaussian:mean=3,0;cov=1,0/0,0.3' (see 'density targets' in --help)"),
     "n": (300, lambda v, name: check_int(v, name, minimum=1), "particles (and target points)"),
     "seed": (0, lambda v, name: check_int(v, name, minimum=0), "seed of the data and of any sampling"),
     "loss": ("w2", _choice(LOSSES), f"one of {sorted(LOSSES)}"),
@@ -98,6 +103,8 @@ def normalize(params: dict) -> dict:
     (1.0, 3, 'gaussian', 'ring8', None)
     >>> normalize({"problem": "ring8"})["source"] is None
     True
+    >>> normalize({"target": "box:low=0,0;high=1,1"})["target"]
+    {'density': 'box', 'low': [0.0, 0.0], 'high': [1.0, 1.0]}
     """
     if not isinstance(params, dict):
         raise TypeError(f"params: expected a dict of parameters, got {type(params).__name__}")
@@ -114,6 +121,13 @@ def normalize(params: dict) -> dict:
         out["source"] = out["target"] = None
     elif out["source"] is None or out["target"] is None:
         raise ValueError("source: both source and target (or a problem) are needed")
+    if is_density(out["target"]):
+        if out["loss"] != "w2":
+            raise ValueError(f"loss: a density target needs loss 'w2' (got {out['loss']!r}); w1 flows need a "
+                             f"dataset target")
+        if out["method"] not in ("auto", "semidiscrete"):
+            raise ValueError(f"method: a density target needs method 'semidiscrete' or 'auto', got "
+                             f"{out['method']!r}")
     return out
 
 
@@ -210,20 +224,50 @@ def expand(config) -> list[dict]:
 
 # --- one run -------------------------------------------------------------------------------------
 
+#: Datasets that exist in any dimension (``datasets.get(..., dim=d)``); the others are 2-D.
+_ANY_DIM = ("gaussian", "uniform")
+
+
 def make_clouds(params: dict):
-    """The ``(source, target)`` clouds of a run and the Generator left for the flow's own sampling.
+    """The source cloud, the target (a cloud, or a :class:`~odeflow.Density` for a density target) and the
+    Generator left for the flow's own sampling.
+
+    A source ``gaussian`` or ``uniform`` takes the dimension of a density target; other datasets are 2-D.
 
     >>> src, tgt, rng = make_clouds(normalize({"n": 20, "seed": 1}))
     >>> src.n, tgt.n
     (20, 20)
+    >>> src, tgt, rng = make_clouds(normalize({"n": 20, "target": "gaussian:mean=0,0,1;cov=1"}))
+    >>> src.dim, tgt.dim
+    (3, 3)
     """
     rng = np.random.default_rng(params["seed"])
     if params["problem"] is not None:
         src, tgt = datasets.problem(params["problem"], params["n"], rng)
+    elif is_density(params["target"]):
+        tgt = build_density(params["target"])
+        extra = {"dim": tgt.dim} if params["source"] in _ANY_DIM else {}
+        src = datasets.get(params["source"], params["n"], rng, **extra)
+        if src.dim != tgt.dim:
+            raise ValueError(f"target: a {tgt.dim}-D density, but source {params['source']!r} is {src.dim}-D "
+                             f"(sources {list(_ANY_DIM)} take the target's dimension)")
     else:
         src = datasets.get(params["source"], params["n"], rng)
         tgt = datasets.get(params["target"], params["n"], rng)
     return src, tgt, rng
+
+
+def target_points(params: dict, tgt) -> np.ndarray:
+    """Points of the target to draw and store (array ``target`` of a run): a cloud target's points, or
+    ``n`` points sampled from a density with a generator of their own (the flow's draws stay untouched).
+
+    >>> p = normalize({"n": 5, "target": "box:low=0,0;high=1,1"})
+    >>> target_points(p, make_clouds(p)[1]).shape
+    (5, 2)
+    """
+    if isinstance(tgt, Density):
+        return tgt.sample(params["n"], rng=np.random.default_rng([params["seed"], 1]))
+    return tgt.points
 
 
 def execute(params: dict, progress: bool = False):
@@ -285,7 +329,7 @@ def run_one(params: dict) -> tuple[dict, dict]:
     params = normalize(params)
     res, _, tgt = execute(params)
     record, arrays = make_record(params, res, time.perf_counter() - start)
-    arrays["target"] = tgt.points
+    arrays["target"] = target_points(params, tgt)
     return record, arrays
 
 

@@ -20,7 +20,9 @@ distance curve, final distance; timings in fields named ``*_seconds``, the only 
 from one execution to the next). Both are written atomically (temporary file in the same directory,
 fsync, rename), the NPZ first: a run is finished exactly when its JSON exists, so a sweep killed at
 any point (even with SIGKILL) resumes by skipping the finished runs without rewriting them.
-``DIR/summary.csv`` lists the grid's finished runs, one row each.
+``DIR/summary.csv`` lists the grid's finished runs, one row each, in grid order; it is rewritten
+(atomically) after every finished run, so a sweep killed at any point leaves a valid summary of the runs
+finished by then (at worst without the run that finished just before the kill; the next call completes it).
 
 Runs are deterministic functions of their parameters: the clouds and any sampling come from
 ``numpy.random.default_rng(seed)``; nothing depends on the executor, the worker or the clock (apart
@@ -217,8 +219,10 @@ def run_sweep(config, out, *, workers=None, scheduler=None, client=None, progres
                 report.skipped.append(rid)
             else:
                 pending.append(params)
+        summary = _Summary(out, runs, ids)
+        report.summary = summary.write()
         bar = progress_bar(progress, total=len(runs), initial=len(report.skipped), desc="odeflow sweep",
-                   unit="run")
+                           unit="run")
         try:
             with ExitStack() as stack:
                 if workers is None and scheduler is None and client is None:
@@ -231,6 +235,8 @@ def run_sweep(config, out, *, workers=None, scheduler=None, client=None, progres
                     if outcome == "ok":
                         save_run(runs_dir / rid, *value)
                         report.computed.append(rid)
+                        summary.add(rid, value[0])
+                        summary.write()
                     else:
                         report.failed[rid] = value
                     bar.update(1)
@@ -238,25 +244,48 @@ def run_sweep(config, out, *, workers=None, scheduler=None, client=None, progres
                         bar.set_postfix(failed=len(report.failed), refresh=False)
         finally:
             bar.close()
-        report.summary = write_summary(out, runs)
     return report
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):  # a density target: its canonical table as compact JSON
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return value
+
+
+def _row(rid, params, record) -> list:
+    return [rid, *(_cell(params[k]) for k in PARAMETERS), *(_cell(record.get(k)) for k in SUMMARY_FIELDS)]
+
+
+class _Summary:
+    """The rows of ``summary.csv`` kept in memory (grid order), written atomically on request."""
+
+    def __init__(self, out: Path, runs, ids):
+        self.out, self.ids = out, ids
+        self.params = dict(zip(ids, runs))
+        self.rows = {}
+        for rid, params in zip(ids, runs):
+            if _finished(out / "runs", rid):
+                record = json.loads((out / "runs" / f"{rid}.json").read_text())
+                self.rows[rid] = _row(rid, params, record)
+
+    def add(self, rid, record) -> None:
+        self.rows[rid] = _row(rid, self.params[rid], record)
+
+    def write(self) -> Path:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["id", *PARAMETERS, *SUMMARY_FIELDS])
+        writer.writerows(self.rows[rid] for rid in self.ids if rid in self.rows)
+        path = self.out / "summary.csv"
+        atomic_write(path, lambda fh: fh.write(buf.getvalue().encode()))
+        return path
 
 
 def write_summary(out, runs) -> Path:
     """Write ``out/summary.csv``: one row per finished run of ``runs`` (grid order), with its id, every
     parameter and the fields of :data:`SUMMARY_FIELDS`."""
-    out = Path(out)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["id", *PARAMETERS, *SUMMARY_FIELDS])
-    for params in runs:
-        rid = run_id(params)
-        js = out / "runs" / f"{rid}.json"
-        if not _finished(out / "runs", rid):
-            continue
-        record = json.loads(js.read_text())
-        writer.writerow([rid, *("" if params[k] is None else params[k] for k in PARAMETERS),
-                         *("" if record.get(k) is None else record[k] for k in SUMMARY_FIELDS)])
-    path = out / "summary.csv"
-    atomic_write(path, lambda fh: fh.write(buf.getvalue().encode()))
-    return path
+    runs = list(runs)
+    return _Summary(Path(out), runs, [run_id(p) for p in runs]).write()
