@@ -36,7 +36,8 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     monkeypatch.delenv("MPLBACKEND", raising=False)
     book = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(book, timeout=120, kernel_name="python3",
+    # timeout: a guard against a hung cell, not a speed check (a first run also compiles numba kernels)
+    client = nbclient.NotebookClient(book, timeout=600, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
     client.execute()  # raises CellExecutionError, with the failing cell and its traceback, on any error
     images = sum("image/png" in out.get("data", {}) for cell in book.cells if cell.cell_type == "code"
