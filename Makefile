@@ -35,7 +35,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks.all
 
 # The documentation site, into docs/_build/html; any warning fails the build. The gallery runs the
-# examples at their small size (ODEFLOW_GALLERY=full for full size).
+# examples at full size (ODEFLOW_GALLERY=small: with their --small flag, for a quicker build).
 docs: $(VENV)/.installed-docs
 	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
 

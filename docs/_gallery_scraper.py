@@ -18,8 +18,8 @@ import shutil
 
 DOCS = pathlib.Path(__file__).resolve().parent
 OUT = DOCS / "_build" / "gallery-out"
-#: ``ODEFLOW_GALLERY=full`` runs the examples at full size; otherwise with ``--small``.
-FULL = os.environ.get("ODEFLOW_GALLERY", "small") == "full"
+#: ``ODEFLOW_GALLERY=small`` runs the examples with ``--small`` (quick builds); by default at full size.
+FULL = os.environ.get("ODEFLOW_GALLERY", "full") != "small"
 SUFFIXES = (".png", ".gif")
 
 _seen: set[pathlib.Path] = set()
@@ -30,7 +30,7 @@ def _out_dir(src_file) -> pathlib.Path:
 
 
 def example_argv(gallery_conf, script_vars):
-    """Command-line arguments of one example: its own output folder, ``--small`` unless full size."""
+    """Command-line arguments of one example: its own output folder, and ``--small`` when asked."""
     out = _out_dir(script_vars["src_file"])
     out.mkdir(parents=True, exist_ok=True)
     return ["--out", str(out)] + ([] if FULL else ["--small"])

@@ -1,9 +1,9 @@
 """Sphinx configuration of the odeflow documentation (``make docs`` builds it into docs/_build/html).
 
-The gallery renders the scripts of ``examples/``. By default it runs them at their small size (their
-``--small`` flag: a few seconds each) so that the site builds quickly; ``ODEFLOW_GALLERY=full make docs``
-runs them at full size, and ``sphinx-build -D plot_gallery=0`` does not run them at all (the pages then
-show the code without output, as in ``tests/test_docs.py``).
+The gallery renders the scripts of ``examples/``: it runs them at full size (about a minute in all on
+a loaded 2-core machine, most of it ``picture.py``); ``ODEFLOW_GALLERY=small make docs`` runs them with
+their ``--small`` flag (a few seconds each), and ``sphinx-build -D plot_gallery=0`` does not run them
+at all (the pages then show the code without output, as in ``tests/test_docs.py``).
 """
 
 from __future__ import annotations
