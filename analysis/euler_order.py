@@ -1,15 +1,15 @@
-"""Error against step size for Euler, Heun and RK4 (THEORY.md 3.6), with fitted orders and 95% intervals.
+"""Error against step size for Euler, Heun and RK4 (docs/theory.rst §3.6), with fitted orders and 95% intervals.
 
 Panels (error = sup over recorded times of the W2 distance between the run's cloud and the reference):
 
-(a)  2-D equal-size uniform clouds (N = 100, exact LP) against the exact flow of THEORY.md 3.1: orders 1, 2, 4.
-(a') 1-D equal-size clouds (N = 200, sorting) against the quantile flow of THEORY.md 3.4 (exact W2 by sorting).
+(a)  2-D equal-size uniform clouds (N = 100, exact LP) against the exact flow of docs/theory.rst §3.1: orders 1, 2, 4.
+(a') 1-D equal-size clouds (N = 200, sorting) against the quantile flow of docs/theory.rst §3.4 (exact W2 by sorting).
 (b)  Gaussian -> Gaussian density with method="semidiscrete" (sampled path) against ``gaussian_flow``
-     (THEORY.md 3.3), error in the Gaussian moments (W2 between the Gaussians they define), Euler only:
+     (docs/theory.rst §3.3), error in the Gaussian moments (W2 between the Gaussians they define), Euler only:
      N = 256 Sobol particles, tol 1e-3, step sizes 0.4 .. 0.05. Below h = 0.05 the quantization floor
      (about 0.02-0.03 at this N) bends the curve; larger N is out of reach of the sampled path's cost and
      robustness (see GAUSSIAN_LIMITS). Skipped in the quick run.
-(c)  w1 with clipping on equal-size clouds against the stop-at-target flow (THEORY.md 3.5): Euler is exact
+(c)  w1 with clipping on equal-size clouds against the stop-at-target flow (docs/theory.rst §3.5): Euler is exact
      (rounding), Heun and RK4 drop to order about 1 (the drift is discontinuous at arrival).
 
 Writes figures/euler_order.png and figures/euler_order.json; returns the numbers it shows.
@@ -99,19 +99,19 @@ def run(out="figures/euler_order", progress=True, quick=False, gaussian=True):
 
     equal = {s: cv.step_size_study(src2, tgt2, method="exact", scheme=s, hs=hs, t_end=T_END, reference="exact",
                                    progress=progress) for s in SCHEMES}
-    panels[f"(a) equal-size 2-D clouds, N = {n2}, exact LP\nvs exact flow (THEORY 3.1)"] = equal
+    panels[f"(a) equal-size 2-D clouds, N = {n2}, exact LP\nvs exact flow (docs/theory.rst §3.1)"] = equal
     numbers["equal_size"] = {"n": n2, **{s: _numbers(st) for s, st in equal.items()}}
 
     onedim = {s: cv.step_size_study(src1, tgt1, method="onedim", scheme=s, hs=hs, t_end=T_END,
                                     reference=cv.quantile_reference(src1, tgt1), progress=progress)
               for s in SCHEMES}
-    panels["(a') 1-D, N = 200, sorting\nvs quantile flow (THEORY 3.4), exact W2"] = onedim
+    panels["(a') 1-D, N = 200, sorting\nvs quantile flow (docs/theory.rst §3.4), exact W2"] = onedim
     numbers["quantile_1d"] = {"n": 200, **{s: _numbers(st) for s, st in onedim.items()}}
 
     if gaussian and semidiscrete_available() and not quick:
         gauss = gaussian_case(GAUSSIAN_HS, n=GAUSSIAN_N, progress=progress, tol=GAUSSIAN_TOL)
         panels[f"(b) N(m0,S0) -> N(m1,S1) density, semidiscrete (sampled)\nN = {GAUSSIAN_N}, "
-               "vs gaussian_flow (THEORY 3.3), moments"] = gauss
+               "vs gaussian_flow (docs/theory.rst §3.3), moments"] = gauss
         numbers["gaussian"] = {"n": GAUSSIAN_N, "hs": GAUSSIAN_HS, "tol": GAUSSIAN_TOL, "limits": GAUSSIAN_LIMITS,
                                **{s: _numbers(st) for s, st in gauss.items()}}
     else:
@@ -121,7 +121,7 @@ def run(out="figures/euler_order", progress=True, quick=False, gaussian=True):
 
     w1 = {s: cv.step_size_study(src2, tgt2, loss="w1", clip=True, method="exact", scheme=s, hs=hs,
                                 t_end=W1_T_END, reference="exact", progress=progress) for s in SCHEMES}
-    panels[f"(c) w1 clipped, N = {n2}, exact LP\nvs stop-at-target flow (THEORY 3.5)"] = w1
+    panels[f"(c) w1 clipped, N = {n2}, exact LP\nvs stop-at-target flow (docs/theory.rst §3.5)"] = w1
     numbers["w1_clipped"] = {"n": n2, **{s: _numbers(st) for s, st in w1.items()}}
 
     fig = order_figure(panels, key="w2_sup", ylabel="sup_t W2(run, reference)")

@@ -1,6 +1,6 @@
 """W2 against time for N particles flowing (forward Euler, w2) to a target law on the unit square:
 decay like e^{-t} down to the quantization floor, the floor against N, and the energy identity
-d/dt W2^2 = -2 W2^2 + 2V (THEORY.md 3.2) along every run.
+d/dt W2^2 = -2 W2^2 + 2V (docs/theory.rst §3.2) along every run.
 
 The target is the density ``UniformBox([0, 0], [1, 1])`` with ``method="semidiscrete"`` (exact 2-D path:
 polygonal Laguerre cells, so W2 and the within-cell variance V are exact up to the mass tolerance 1e-9), for

@@ -1,4 +1,4 @@
-"""Within-cell variance of the semi-discrete solver (THEORY.md 3.2) and the W2 energy identity on its solves,
+"""Within-cell variance of the semi-discrete solver (docs/theory.rst §3.2) and the W2 energy identity on its solves,
 checked against independent fine-grid integrals of the cells recomputed from the duals alone."""
 
 import numpy as np

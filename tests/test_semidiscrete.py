@@ -66,7 +66,7 @@ def test_density_samplers(rng):
 # --- exact 2-D path: independent Monte Carlo check -------------------------------------------------
 
 def monte_carlo_cells(x, psi, density, m, rng):
-    """Cells recomputed from the duals alone: nearest lifted point (THEORY.md 1) for m samples."""
+    """Cells recomputed from the duals alone: nearest lifted point (docs/theory.rst §1) for m samples."""
     lift = np.sqrt(np.max(2 * psi) - 2 * psi)
     _, idx = cKDTree(np.column_stack([x, lift])).query(np.column_stack([y := density.sample(m, rng), np.zeros(m)]))
     n = x.shape[0]
@@ -226,7 +226,7 @@ def test_sampled_path_in_three_dimensions(rng):
 
 
 def bures_flow(m0, S0, m1, S1, s):
-    """Closed form of THEORY.md 3.3 at geodesic time s: mean and covariance of ((1-s) I + s A)# N(m0, S0)."""
+    """Closed form of docs/theory.rst §3.3 at geodesic time s: mean and covariance of ((1-s) I + s A)# N(m0, S0)."""
     r = np.real(sqrtm(S0))
     ri = np.linalg.inv(r)
     A = ri @ np.real(sqrtm(r @ S1 @ r)) @ ri
@@ -235,7 +235,7 @@ def bures_flow(m0, S0, m1, S1, s):
 
 
 def test_gaussian_flow_follows_the_euler_geodesic(rng):
-    """Euler with step h keeps the particles on the McCann geodesic at s_n = 1 - (1-h)^n (THEORY.md 3.3).
+    """Euler with step h keeps the particles on the McCann geodesic at s_n = 1 - (1-h)^n (docs/theory.rst §3.3).
 
     The reference starts from the particles' own mean and covariance. Error sources, measured: the mean
     of the quadrature (the flow's centroids average to it exactly), off m1 by N(0, S1/S): we allow

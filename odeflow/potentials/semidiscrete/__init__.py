@@ -1,4 +1,4 @@
-"""Semi-discrete Kantorovich potentials: particles against a density (THEORY.md section 1).
+"""Semi-discrete Kantorovich potentials: particles against a density (docs/theory.rst §1).
 
 ``method="semidiscrete"`` solves the w2 semi-dual for the particle duals ``psi`` (``KantorovichResult.f``):
 every Laguerre cell ``L_i = {y : |y - x_i|^2/2 - psi_i <= |y - x_j|^2/2 - psi_j for all j}`` must carry
@@ -22,7 +22,7 @@ Both paths report ``pot.cost = sum_i int_{L_i} |y - x_i|^2 / 2 dmu_d`` (the opti
 ``W2^2 / 2``; on the sampled path that of the soft cells of the quadrature) and ``info["cell_variance"]``,
 per particle ``int_{L_i} |y - T_i|^2 dmu_d`` (the exact path integrates the polygons exactly, against the
 uniform or pixel-constant density; the sampled path sums over the quadrature). They satisfy the energy
-identity of THEORY.md 3.2, ``2 cost = sum_i mu_d(L_i) |x_i - T_i|^2 + sum_i cell_variance_i``, where
+identity of docs/theory.rst §3.2, ``2 cost = sum_i mu_d(L_i) |x_i - T_i|^2 + sum_i cell_variance_i``, where
 ``mu_d(L_i) = a_i`` to ``tol``.
 
 Warm start: the solver object keeps the last particles and duals. On the next call it predicts

@@ -14,7 +14,7 @@ from a cold start and the final value alone from a warm start.
 
 Sparsity, never an ``N x S`` array. Each sample keeps only its ``neighbours`` (default 8) best
 particles, found as the nearest neighbours of ``(y_s, 0)`` among the lifted points
-``(x_i, sqrt(max(2 psi) - 2 psi_i))`` (THEORY.md section 1) with :class:`scipy.spatial.cKDTree`. The
+``(x_i, sqrt(max(2 psi) - 2 psi_i))`` (docs/theory.rst §1) with :class:`scipy.spatial.cKDTree`. The
 lists are refreshed whenever ``psi`` moved by more than ``eps`` and always at the end, and the final
 masses are recomputed on fresh lists. The Newton matrix keeps, per sample, the pairs (best particle,
 other candidate): ``sum_{l<m} p_l p_m (e_l - e_m)(e_l - e_m)^T`` minus its pairs between two non-best

@@ -162,7 +162,7 @@ def soft_hessian_matvec(prob, cand, v, eps):
     return out
 
 
-# --- within-cell variance of the semi-discrete cells (THEORY.md 3.2) ---------------------------------
+# --- within-cell variance of the soft cells (docs/theory.rst §3.2) ---------------------------------------
 
 
 
