@@ -207,7 +207,7 @@ def test_huge_simulation_is_refused_before_the_first_step():
 def test_semidiscrete_solve_that_misses_its_tolerance_says_so(target, path):
     x = np.random.default_rng(0).random((60, 2))
     pot = of.kantorovich(x, target, method="semidiscrete", max_iter=1, rng=0,
-                         **({"n_samples": 6000} if path == "sampled" else {}))
+                         **({"n_samples": 6000, "path": "sampled"} if path == "sampled" else {}))
     assert pot.info["path"] == path
     assert not pot.success and pot.info["success"] is False
     assert pot.info["status"] in ("max_iter_reached", "stalled", "no_admissible_start")
@@ -265,7 +265,7 @@ def test_cells_that_would_empty_are_handled_without_nan(case):
 def test_sampled_path_reaches_a_particle_far_outside_the_gaussian():
     base = np.random.default_rng(0).standard_normal((30, 2))
     pot = of.kantorovich(np.vstack([base, [[100.0, 100.0]]]), GAUSS, method="semidiscrete", rng=0,
-                         n_samples=10_000)
+                         n_samples=10_000, path="sampled")
     assert pot.success, pot.info["message"]
 
 
@@ -297,7 +297,7 @@ def test_exact2d_does_not_crash_on_clustered_sites():
 
 # --- determinism -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("target, options", [(BOX, {}), (GAUSS, {"n_samples": 5000})],
+@pytest.mark.parametrize("target, options", [(BOX, {}), (GAUSS, {"n_samples": 5000, "path": "sampled"})],
                          ids=["exact2d", "sampled"])
 def test_semidiscrete_is_byte_identical_for_identical_inputs_and_seeds(target, options):
     def once():

@@ -171,8 +171,10 @@ def test_semidiscrete_option_errors(rng):
         of.kantorovich(x, BOX, loss="w1", method="semidiscrete")
     with pytest.raises(ValueError, match="^loss"):
         of.simulate(x, BOX, loss="w1", progress=False)
+    with pytest.raises(ValueError, match="^path"):  # no exact cells for a 3-D Gaussian
+        of.kantorovich(rng.random((10, 3)), of.Gaussian(np.zeros(3), np.eye(3)), method="semidiscrete", path="exact2d")
     with pytest.raises(ValueError, match="^path"):
-        of.kantorovich(x, of.Gaussian([0, 0], np.eye(2)), method="semidiscrete", path="exact2d")
+        of.kantorovich(x, of.Gaussian([0, 0], np.eye(2)), method="semidiscrete", path="exact3d")
     with pytest.raises(ValueError, match="^n_samples"):
         of.kantorovich(x, BOX, method="semidiscrete", n_samples=100)
     with pytest.raises(ValueError, match="^tol"):
@@ -249,7 +251,7 @@ def test_gaussian_flow_follows_the_euler_geodesic(rng):
     n, h, steps, S = 200, 0.25, 6, 20_000
     x0 = np.random.default_rng(3).multivariate_normal(m0, S0, n)
     res = of.simulate(x0, of.Gaussian(m1, S1), method="semidiscrete", h=h, t_end=h * steps, rng=1,
-                      progress=False, n_samples=S)
+                      progress=False, n_samples=S, path="sampled")
     assert res.status == 0, res.message
     assert res.info["solver_info"]["start"] == "warm"  # later steps reuse the previous duals
     m0h, S0h = x0.mean(0), np.cov(x0.T, bias=True)

@@ -49,23 +49,38 @@ import numpy as np
 
 from ..._checks import as_rng, check_choice, check_int, check_real
 from ...losses import Loss
-from ...measures import Density, ImageDensity, UniformBox
+from ...measures import Density, Gaussian, GaussianMixture, ImageDensity, UniformBox
 from ..base import KantorovichResult, PotentialSolver
-from .laguerre2d import PowerDiagram2D
 from .newton import solve_cells
 
-DEFAULT_TOL = {"exact2d": 1e-9, "sampled": 1e-6}
+DEFAULT_TOL = {"exact2d": 1e-9, "exact3d": 1e-9, "sampled": 1e-6}
 DEFAULT_MAX_ITER = 100
-PATHS = ("auto", "exact2d", "sampled")
+PATHS = ("auto", "exact2d", "exact3d", "sampled")
 
 
-def exact2d_domain(density: Density):
-    """``(lo, hi, grid)`` of a density the exact 2-D path handles, else None."""
-    if isinstance(density, UniformBox) and density.dim == 2:
-        return density.low, density.high, None
-    if isinstance(density, ImageDensity):
-        return density.low, density.high, density.grid
+def exact_path(density: Density):
+    """The exact path that handles ``density`` (``"exact2d"`` or ``"exact3d"``), else None."""
+    if isinstance(density, ImageDensity) or (isinstance(density, (UniformBox, Gaussian, GaussianMixture))
+                                             and density.dim == 2):
+        return "exact2d"
+    if isinstance(density, UniformBox) and density.dim == 3:
+        return "exact3d"
     return None
+
+
+def make_diagram(sites, weights, density):
+    """The cells oracle of the exact path for ``density`` (see :mod:`.newton` for its protocol)."""
+    if isinstance(density, (Gaussian, GaussianMixture)):
+        from .gauss2d import GaussianPowerDiagram2D  # noqa: PLC0415  (kernels compiled on first use)
+
+        return GaussianPowerDiagram2D(sites, density, weights, moments=False)
+    if isinstance(density, UniformBox) and density.dim == 3:
+        from .laguerre3d import PowerDiagram3D  # noqa: PLC0415
+
+        return PowerDiagram3D(sites, density.low, density.high)
+    from .laguerre2d import PowerDiagram2D  # noqa: PLC0415
+
+    return PowerDiagram2D(sites, density.low, density.high, getattr(density, "grid", None))
 
 
 def _unique_sites(x, a):
@@ -104,7 +119,8 @@ class SemidiscreteSolver(PotentialSolver):
     Examples
     --------
     >>> import numpy as np, odeflow as of
-    >>> solver = of.make_solver(2, of.Gaussian([0, 0], np.eye(2)), method="semidiscrete", n_samples=4000, rng=0)
+    >>> solver = of.make_solver(2, of.Gaussian([0, 0], np.eye(2)), method="semidiscrete", path="sampled",
+    ...                         n_samples=4000, rng=0)
     >>> pot = solver(of.Cloud([[-1.0, 0.0], [1.0, 0.0]]))
     >>> pot.info["path"], pot.success, bool(pot.targets[0, 0] < 0 < pot.targets[1, 0])
     ('sampled', True, True)
@@ -123,14 +139,13 @@ class SemidiscreteSolver(PotentialSolver):
                 f"for w1 sample the density into a Cloud and use method='exact'"
             )
         self.path_option = check_choice(path, "path", PATHS)
-        domain = exact2d_domain(target)
-        if self.path_option == "exact2d" and domain is None:
+        exact = exact_path(target)
+        if self.path_option in ("exact2d", "exact3d") and exact != self.path_option:
             raise ValueError(
-                f"path: 'exact2d' needs a 2-D UniformBox or an ImageDensity, got {type(target).__name__}; "
-                f"use path='sampled'"
+                f"path: {self.path_option!r} does not handle a {target.dim}-D {type(target).__name__} (exact2d: 2-D "
+                f"UniformBox, Gaussian, GaussianMixture, ImageDensity; exact3d: 3-D UniformBox); use path='sampled'"
             )
-        self.path = "exact2d" if (self.path_option != "sampled" and domain is not None) else "sampled"
-        self._domain = domain
+        self.path = exact if (self.path_option != "sampled" and exact is not None) else "sampled"
         self.tol = DEFAULT_TOL[self.path] if tol is None else check_real(tol, "tol", positive=True)
         self.max_iter = check_int(max_iter, "max_iter", minimum=1)
         self.warm_start = bool(warm_start)
@@ -170,11 +185,16 @@ class SemidiscreteSolver(PotentialSolver):
                              f"({int(np.count_nonzero(a <= 0))} are zero)")
         sites, w, inverse = _unique_sites(x, a)
         psi0 = self._predict(sites)
-        if self.path == "exact2d":
-            diagram = PowerDiagram2D(sites, *self._domain)
+        if self.path != "sampled":
+            diagram = make_diagram(sites, w, self.target)
             psi, cells, info = solve_cells(diagram, w, self.tol, self.max_iter, psi0)
-            mass, centroids, cost = cells.mass, cells.centroids(sites), float(cells.cost.sum())
-            info["cell_variance"] = diagram.cell_variance(psi, cells, centroids)
+            if cells is None:  # no admissible start at all: report it with the sites as targets
+                mass, centroids, cost = np.zeros_like(w), sites.copy(), 0.0
+                info["cell_variance"] = np.zeros_like(w)
+            else:
+                cells = diagram.complete(psi, cells)
+                mass, centroids, cost = cells.mass, cells.centroids(sites), float(cells.cost.sum())
+                info["cell_variance"] = diagram.cell_variance(psi, cells, centroids)
         else:
             psi, mass, centroids, cost, info = self._quad.solve(sites, w, self.tol, self.max_iter, psi0)
         success = info["status"] == "optimal"

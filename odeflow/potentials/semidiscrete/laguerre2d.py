@@ -173,6 +173,10 @@ class PowerDiagram2D:
         """The continuation density ``(1 - t) / |B| + t rho`` on the grid."""
         return (1.0 - t) / self.area + t * self.grid
 
+    def complete(self, psi, cells: Cells) -> Cells:
+        """The cells with every moment (they always are here; see the Gaussian diagram for why not)."""
+        return cells
+
     def cell_variance(self, psi, cells: Cells, centres) -> np.ndarray:
         """``int_{L_i} |y - c_i|^2 dmu`` of each cell (exact), with the neighbour lists of ``cells``;
         cells without area contribute 0."""

@@ -67,9 +67,9 @@ class Cells:
         self.excess = excess  # |sum of areas - box area|: bounds the area any cell may have in excess
 
     def matrix(self) -> sp.csc_array:
-        """``-dG/dpsi``: the graph Laplacian with off-diagonal ``-hess`` (sparse, n x n)."""
+        """The Jacobian ``dG/dpsi``: the graph Laplacian with off-diagonal ``-hess`` (sparse, n x n)."""
         n = self.mass.shape[0]
-        off = sp.csr_array((self.hess, self.indices, self.indptr), shape=(n, n))
+        off = sp.csr_array((self.hess, self.indices, self.indptr), shape=(n, n), copy=True)  # the lists are shared
         off.eliminate_zeros()  # candidate lists may hold non-neighbours
         diag = np.asarray(off.sum(axis=1)).ravel()
         return (sp.diags_array(diag) - off).tocsc()
@@ -227,7 +227,7 @@ def solve_cells(diagram, a, tol, max_iter, psi_warm=None):
     start, psi, cells = _start(diagram, a, psi_warm)
     iterations = 0
     good = start is not None and relative_error(cells.mass, a) <= GOOD_START
-    if not good and diagram.supports_continuation:
+    if not good and getattr(diagram, "supports_continuation", False):
         start = "continuation"
         psi, cells, iterations = _continuation(diagram, a, psi, max_iter)
     info = {"evaluations": 0, "triangulations": 0, "start": start}
