@@ -5,20 +5,25 @@ every Laguerre cell ``L_i = {y : |y - x_i|^2/2 - psi_i <= |y - x_j|^2/2 - psi_j 
 the mass ``a_i``, and the particle's target is the cell's centroid (``targets``; ``drift = targets - x``).
 There is no ``N x M`` matrix: N unknowns.
 
-Two paths behind one call (option ``path``, default ``"auto"``):
+Three paths behind one call (option ``path``, default ``"auto"``):
 
-``"exact2d"``   :class:`~odeflow.UniformBox` and :class:`~odeflow.ImageDensity` in 2-D: exact polygonal
-                cells and the damped Newton method of Kitagawa-Merigot-Thibert
-                (:mod:`.laguerre2d`, driven by :mod:`.newton`). ``tol`` (default 1e-9) bounds
+``"exact2d"``   2-D :class:`~odeflow.UniformBox`, :class:`~odeflow.ImageDensity`, :class:`~odeflow.Gaussian`
+                and :class:`~odeflow.GaussianMixture`: exact polygonal cells (:mod:`.laguerre2d` with
+                :mod:`.polygons` and :mod:`.pixels`; :mod:`.gauss2d` for Gaussians, whose cells are clipped
+                to a rectangle outside of which the density's mass is below 1e-16).
+``"exact3d"``   3-D :class:`~odeflow.UniformBox`: exact polyhedral cells (:mod:`.laguerre3d`, :mod:`.polyhedra`,
+                :mod:`.cellsearch`).
+                Both exact paths run the one damped Newton method of Kitagawa-Merigot-Thibert
+                (:mod:`.newton`); ``tol`` (default 1e-9) bounds
                 ``info["max_mass_error"] = max_i |mu_d(L_i) - a_i| / a_i`` exactly.
-``"sampled"``   any density with a sampler, any dimension: a fixed quadrature of ``n_samples`` points
+``"sampled"``   any density with a sampler, any dimension: a quadrature of ``n_samples`` points
                 and an entropically smoothed semi-dual solved by damped Newton with annealing
                 (:mod:`.quadrature`, whose docstring gives the accuracy as a
                 function of the number of samples). ``tol`` (default 1e-6) bounds the mass error of the
                 smoothed cells **of the quadrature**; against the density itself the error is the
                 quadrature's, about ``1 / sqrt(S a_i)`` per cell.
 
-Both paths report ``pot.cost = sum_i int_{L_i} |y - x_i|^2 / 2 dmu_d`` (the optimal semi-discrete cost,
+Every path reports ``pot.cost = sum_i int_{L_i} |y - x_i|^2 / 2 dmu_d`` (the optimal semi-discrete cost,
 ``W2^2 / 2``; on the sampled path that of the soft cells of the quadrature) and ``info["cell_variance"]``,
 per particle ``int_{L_i} |y - T_i|^2 dmu_d`` (the exact path integrates the polygons exactly, against the
 uniform or pixel-constant density; the sampled path sums over the quadrature). They satisfy the energy
