@@ -41,7 +41,7 @@ import math
 import numba
 import numpy as np
 
-from .polygons import _clip, _laguerre_polygon, _polygon_moments
+from .polygons import _clip, _laguerre_polygon, _polygon_moments, _recentre
 from .gauss2d_quadrature import INV_2PI, SQRT2, _green_full, _green_mass, segment_gauss
 
 #: Cut-off of the whitened polygon: density below ``exp(-TAIL)`` times its value at the reference point.
@@ -435,11 +435,7 @@ def gauss_cell_variance(x, psi, indptr, indices, lo, hi, means, whiten, factor, 
         m = _laguerre_polygon(i, x, psi, indptr, indices, lo, hi, px, py, lab, qx, qy, qlab)
         if m < 3:
             continue
-        sx = centres[i, 0] - x[i, 0]
-        sy = centres[i, 1] - x[i, 1]
-        for k in range(m):
-            px[k] -= sx
-            py[k] -= sy
+        _recentre(px, py, m, x, i, centres)
         out[i] = _polygon_mixture(px, py, want, m, centres[i, 0], centres[i, 1], means, whiten, factor, weights,
                                   inv_det, True, sc)[3]
     return out
