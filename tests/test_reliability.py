@@ -269,9 +269,10 @@ def test_sampled_path_reaches_a_particle_far_outside_the_gaussian():
     assert pot.success, pot.info["message"]
 
 
-@pytest.mark.xfail(strict=True, reason="bug (exact2d, image): near-duplicate collinear sites (1e-9 apart, "
-                   "box 2.5e-4) with weights 1:1e-6 on an image whose mass is in one pixel column: the density "
-                   "continuation ends with status 'no_admissible_start' (found by the semi-discrete properties)")
+@pytest.mark.xfail(strict=True, reason="float64 floor (exact2d, image): near-duplicate collinear sites (1e-9 apart, "
+                   "box 2.5e-4), weights 1:1e-6: the light site's cell is a strip 2.7e-12 wide lying 1.2e-4 from "
+                   "its site, so its edges carry rounding eps*1.2e-4 and its mass ~5e-9 relative > tol 1e-9; the "
+                   "solve now ends 'stalled' at 5.2e-9 (was 'no_admissible_start')")
 def test_exact2d_image_with_near_duplicate_sites_of_skewed_weights():
     x = np.zeros((24, 2))
     x[22, 0], x[23, 0] = -1.9073486328125e-09, -9.5367431640625e-10

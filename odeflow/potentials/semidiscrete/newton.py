@@ -28,6 +28,10 @@ The geometry enters only through a *diagram* object (2-D polygons in a rectangle
     fills in badly).
 ``diagram.evaluations``, ``diagram.hulls``
     counters of cell computations and triangulations.
+``diagram.duals(psi)``, ``diagram.internal(psi)`` (optional, default the identity)
+    the diagram may work on its own duals (2-D boxes and images spread a clustered cloud over the box, so
+    that float64 resolves them finely): ``duals`` maps them to the particles' duals ``psi``,
+    ``internal`` back (warm starts).
 ``diagram.supports_continuation``, ``diagram.blend(t)``
     when True, ``blend(t)`` is the density ``(1 - t) uniform + t rho``, for a continuation from the
     uniform density when no start is good (images with empty pixels).
@@ -247,6 +251,8 @@ def solve_cells(diagram, a, tol, max_iter, psi_warm=None):
     computations), ``triangulations``, ``start`` (``"warm"``, ``"fit"`` or ``"continuation"``) and
     ``max_mass_error``.
     """
+    if psi_warm is not None and hasattr(diagram, "internal"):
+        psi_warm = diagram.internal(psi_warm)
     start, psi, cells = _start(diagram, a, psi_warm)
     iterations = 0
     good = start is not None and relative_error(cells.mass, a) <= GOOD_START
@@ -263,6 +269,9 @@ def solve_cells(diagram, a, tol, max_iter, psi_warm=None):
         iterations += its
     info.update(status=status, iterations=iterations, evaluations=diagram.evaluations,
                 triangulations=diagram.hulls, max_mass_error=err)
+    if hasattr(diagram, "duals"):
+        psi = diagram.duals(psi)
+        psi = psi - np.dot(a, psi) / np.sum(a)
     return psi, cells, info
 
 
