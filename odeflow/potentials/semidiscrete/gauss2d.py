@@ -147,6 +147,8 @@ class GaussianPowerDiagram2D(PowerDiagram2D):
     [0.5, 0.5]
     """
 
+    SPREAD = False  # the Gaussian kernels work on the sites themselves
+
     def __init__(self, x, density, a=None, moments=True):
         self.means, self.covs, self.weights = mixture_components(density)
         self.factor, self.whiten = whitening(self.covs)

@@ -69,9 +69,15 @@ class PowerDiagram2D:
         self.rho_max = 1.0 / self.area if self.grid is None else float(self.grid.max())
         self.supports_continuation = self.grid is not None
 
+    #: Whether a cloud smaller than the box is spread over it internally (:meth:`duals`); subclasses whose
+    #: cells are computed from ``x`` itself turn it off.
+    SPREAD = True
+
     def _spread(self):
         """``(s, m)`` of the map ``y = c + s (x - m)`` that spreads a cloud smaller than the box over it
         (98% of the box's width in the tighter axis); ``(1, c)`` (no map) when the cloud is not smaller."""
+        if not self.SPREAD:
+            return 1.0, self.centre
         xmin, xmax = self.x.min(axis=0), self.x.max(axis=0)
         half_pts = 0.5 * (xmax - xmin)
         with np.errstate(divide="ignore"):

@@ -105,6 +105,7 @@ class PowerDiagram3D:
 
     def __init__(self, x, lo, hi):
         self.x = as_points(x, "x")
+        self._site = self.x  # the sites the borrowed 2-D start-up methods work on (no internal spread)
         if self.x.shape[1] != 3:
             raise ValueError(f"x: expected sites in 3-D, shape (n, 3), got shape {self.x.shape}")
         self.lo = _corner(lo, "lo")
