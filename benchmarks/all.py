@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from . import onedim, scaling, semidiscrete, trajectory
+from . import entropic, gauss2d_solve, laguerre3d_solve, onedim, scaling, semidiscrete, trajectory
 
-BENCHMARKS = [onedim, trajectory, semidiscrete, scaling]
+BENCHMARKS = [onedim, trajectory, semidiscrete, entropic, gauss2d_solve, laguerre3d_solve, scaling]
 
 
 def main():
