@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from . import onedim, scaling, semidiscrete, trajectory
+from . import onedim, scaling, sdot_compare, semidiscrete, trajectory
 
-BENCHMARKS = [onedim, trajectory, semidiscrete, scaling]
+BENCHMARKS = [onedim, trajectory, semidiscrete, sdot_compare, scaling]
 
 
 def main():
