@@ -13,7 +13,8 @@
 
    sdot runs in a subprocess of a Python 3.12 virtual environment (its wheel imports on 3.12 only and needs
    ``jax``, which it does not declare). The interpreter is ``$SDOT_PYTHON`` if set; otherwise the environment
-   ``out/sdot-venv`` is built once (``python3.12 -m venv`` then ``pip install sdot jax jaxlib``) and reused.
+   ``out/sdot-venv`` is built once (``python3.12 -m venv`` then ``pip install sdot jax jaxlib``; the 3.12 found
+   on PATH, in ``$PYTHON312`` or among pyenv's versions) and reused.
    Where neither works the comparison is skipped with a message saying why.
 
 2. Independent check of odeflow's results (numpy and scipy only, no odeflow code): the cells are rebuilt from
@@ -23,6 +24,12 @@
    ``sqrt((1 - a_i) / (M a_i))``, and the returned ``targets`` with the Monte Carlo centroids of the cells
    (z-scores at each cell's own standard error). Cases: an anisotropic 2-D Gaussian (``N = 10^4``), a
    3-component 2-D mixture (``N = 3000``) and the 3-D unit cube (``N = 10^4``), all at ``tol = 1e-9``.
+
+Measured once (2-core machine shared by several jobs; CPU seconds, best of 3): Gaussian N = 10^4, odeflow
+0.60 s vs sdot 0.62 s (tol 1e-9 abs.) / 0.68 s (tol 1e-13 abs.), ratio 0.97 / 0.88; cube N = 10^4, odeflow
+1.22 s vs sdot 1.70 / 1.67 s, ratio 0.72 / 0.73. sdot's Gaussian masses stop at a relative error of 3.9e-9
+whatever its tol (its Gaussian has a declared support of 6 sigma). Monte Carlo, rms relative mass error over its
+standard error 0.99 (Gaussian), 1.00 (mixture), 1.01 (cube); mean centroid z^2 1.008, 1.011, 0.998.
 
 Run: ``python -m benchmarks.sdot_compare`` (``--quick`` for a smaller run).
 """
@@ -82,9 +89,10 @@ def sdot_python():
     py = VENV / "bin" / "python"
     if py.exists() and _imports_sdot(py):
         return str(py), ""
-    base = shutil.which("python3.12")
+    base = python312()
     if base is None:
-        return None, "no python3.12 on PATH (the sdot wheel imports on Python 3.12 only); set $SDOT_PYTHON"
+        return None, ("no working Python 3.12 (PATH, $PYTHON312, pyenv versions; the sdot wheel imports on "
+                      "3.12 only): set $SDOT_PYTHON to an interpreter with sdot and jax")
     print(f"  building {VENV} (python3.12 -m venv; pip install sdot jax jaxlib): once, a few minutes")
     try:
         subprocess.run([base, "-m", "venv", str(VENV)], check=True, capture_output=True, timeout=300)
@@ -93,6 +101,21 @@ def sdot_python():
     except (subprocess.SubprocessError, OSError) as err:
         return None, f"could not build {VENV}: {str(err)[:200]}"
     return (str(py), "") if _imports_sdot(py) else (None, f"sdot does not import in {VENV}")
+
+
+def python312():
+    """A Python 3.12 interpreter that runs (a pyenv shim on PATH may not), or None."""
+    found = [os.environ.get("PYTHON312"), shutil.which("python3.12"), "/usr/bin/python3.12"]
+    found += sorted(str(p) for p in pathlib.Path.home().glob(".pyenv/versions/3.12*/bin/python3.12"))
+    for cand in filter(None, found):
+        try:
+            ok = subprocess.run([cand, "-c", "import sys, venv; assert sys.version_info[:2] == (3, 12)"],
+                                capture_output=True, timeout=60).returncode == 0
+        except (subprocess.SubprocessError, OSError):
+            ok = False
+        if ok:
+            return cand
+    return None
 
 
 def _imports_sdot(py):
