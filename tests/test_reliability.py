@@ -258,10 +258,6 @@ def test_cells_that_would_empty_are_handled_without_nan(case):
     assert np.all((pot.targets >= target.low - 1e-12) & (pot.targets <= target.high + 1e-12))
 
 
-@pytest.mark.xfail(strict=True, reason="bug (sampled path): a particle 100 standard deviations outside a "
-                   "Gaussian target never gets a cell (likely the trust region, 30 eps per Newton step, cannot raise "
-                   "its dual by ~|x|^2/2 in max_iter steps); reported honestly as max_iter_reached, but the "
-                   "problem is well posed (the exact2d path solves the box analogue)")
 def test_sampled_path_reaches_a_particle_far_outside_the_gaussian():
     base = np.random.default_rng(0).standard_normal((30, 2))
     pot = of.kantorovich(np.vstack([base, [[100.0, 100.0]]]), GAUSS, method="semidiscrete", rng=0,

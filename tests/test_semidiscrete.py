@@ -197,7 +197,7 @@ def test_sampled_path_converges_to_the_exact_lp_on_its_quadrature(rng):
         pot = solver.solve(of.Cloud(x))
         assert pot.success and pot.info["path"] == "sampled" and pot.info["max_mass_error"] <= 1e-6
         lp = of.kantorovich(x, solver._quad.samples, method="exact")
-        ell = np.sqrt(pot.info["spacing2"])
+        ell = np.sqrt(1.0 / x.shape[0])  # a cell's linear size in the unit box
         errors.append(np.abs(pot.targets - lp.targets).max() / ell)
         gaps.append(pot.cost / lp.cost - 1.0)
     assert errors[-1] < 0.03 and errors[-1] < errors[0] / 3, errors
@@ -209,7 +209,8 @@ def test_sampled_path_agrees_with_exact2d_within_quadrature_error(rng):
     x = rng.random((n, 2))
     exact = of.kantorovich(x, BOX, method="semidiscrete")
     sampled = of.kantorovich(x, BOX, method="semidiscrete", path="sampled", n_samples=S, rng=1)
-    assert sampled.success and sampled.info["quadrature_error"] == pytest.approx(1 / np.sqrt(S / n))
+    # randomized QMC: the estimated rms cell-mass error is below the i.i.d. binomial error 1/sqrt(S/n)
+    assert sampled.success and 0 < sampled.info["quadrature_error"] <= 1 / np.sqrt(S / n)
     # centroid of a cell with S/n samples: standard error ~ cell radius / sqrt(S/n) ~ 0.1 l here
     ell = np.sqrt(1.0 / n)
     rms = np.sqrt(np.mean(np.sum((sampled.targets - exact.targets) ** 2, 1)))

@@ -16,12 +16,13 @@ Three paths behind one call (option ``path``, default ``"auto"``):
                 Both exact paths run the one damped Newton method of Kitagawa-Merigot-Thibert
                 (:mod:`.newton`); ``tol`` (default 1e-9) bounds
                 ``info["max_mass_error"] = max_i |mu_d(L_i) - a_i| / a_i`` exactly.
-``"sampled"``   any density with a sampler, any dimension: a quadrature of ``n_samples`` points
-                and an entropically smoothed semi-dual solved by damped Newton with annealing
-                (:mod:`.quadrature`, whose docstring gives the accuracy as a
-                function of the number of samples). ``tol`` (default 1e-6) bounds the mass error of the
-                smoothed cells **of the quadrature**; against the density itself the error is the
-                quadrature's, about ``1 / sqrt(S a_i)`` per cell.
+``"sampled"``   any density with a sampler, any dimension: randomized quasi-Monte Carlo quadratures
+                (replicated scrambled Sobol rules through inverse transforms for Gaussians, mixtures and
+                boxes; i.i.d. samples otherwise), a cold start from exact discrete duals, and damped Newton
+                on the smoothed semi-dual over a ladder of growing quadratures (:mod:`.sampled`, whose
+                docstring says why). ``tol`` (default 1e-6) bounds the mass error of the smoothed cells **of
+                the quadrature**; ``info["quadrature_error"]`` estimates, from the spread of the replicates,
+                the rms relative error of the cells against the density itself (option ``accuracy``).
 
 Every path reports ``pot.cost = sum_i int_{L_i} |y - x_i|^2 / 2 dmu_d`` (the optimal semi-discrete cost,
 ``W2^2 / 2``; on the sampled path that of the soft cells of the quadrature) and ``info["cell_variance"]``,
@@ -118,8 +119,9 @@ class SemidiscreteSolver(PotentialSolver):
     path : {"auto", "exact2d", "sampled"}
     warm_start : bool
         Reuse the previous call's duals (default True).
-    n_samples, epsilon, neighbours
-        Sampled path only: see :mod:`odeflow.potentials.quadrature`.
+    n_samples, epsilon, neighbours, accuracy
+        Sampled path only: see :mod:`.sampled` (``accuracy``: the rms relative cell-mass error against the
+        density that the quadrature is grown to reach; ``n_samples`` fixes its size instead).
 
     Examples
     --------
@@ -136,7 +138,7 @@ class SemidiscreteSolver(PotentialSolver):
     uses_rng = True
 
     def __init__(self, target, loss: Loss, *, tol=None, max_iter=DEFAULT_MAX_ITER, path="auto",
-                 warm_start=True, n_samples=None, epsilon=None, neighbours=None, rng=None):
+                 warm_start=True, n_samples=None, epsilon=None, neighbours=None, accuracy=None, rng=None):
         super().__init__(target, loss)
         if loss.name != "w2":
             raise ValueError(
@@ -155,14 +157,15 @@ class SemidiscreteSolver(PotentialSolver):
         self.max_iter = check_int(max_iter, "max_iter", minimum=1)
         self.warm_start = bool(warm_start)
         self.rng = as_rng(rng)
-        self._sampled_options = {"n_samples": n_samples, "epsilon": epsilon, "neighbours": neighbours}
+        self._sampled_options = {"n_samples": n_samples, "epsilon": epsilon, "neighbours": neighbours,
+                                 "accuracy": accuracy}
         if self.path == "sampled":
-            from .quadrature import QuadratureSolver  # noqa: PLC0415  (numba kernels compiled on first use)
+            from .sampled import SampledSolver  # noqa: PLC0415  (numba kernels compiled on first use)
 
-            self._quad = QuadratureSolver(target, rng=self.rng, **self._sampled_options)
+            self._quad = SampledSolver(target, rng=self.rng, **self._sampled_options)
         elif any(v is not None for v in self._sampled_options.values()):
             given = sorted(k for k, v in self._sampled_options.items() if v is not None)
-            raise ValueError(f"{given[0]}: only used by path='sampled' (this target takes the exact 2-D path)")
+            raise ValueError(f"{given[0]}: only used by path='sampled' (this target takes an exact path)")
         self.reset()
 
     def reset(self):
