@@ -8,17 +8,10 @@ import math
 import numba
 import numpy as np
 
+from .warm import _cost  # the one pair-cost kernel, c(x_i, y_j)
+
 #: Kernel entries below ``exp(CUTOFF)`` times their row's largest entry are stored as 0.
 CUTOFF = -100.0
-
-
-@numba.njit(cache=True, inline="always")
-def _cost(x, i, y, j, p):
-    s = 0.0
-    for k in range(x.shape[1]):
-        t = x[i, k] - y[j, k]
-        s += t * t
-    return 0.5 * s if p == 2 else math.sqrt(s)
 
 
 @numba.njit(cache=True)
