@@ -46,17 +46,27 @@ def rule_of(density: Density) -> str:
 
 
 def mixture_counts(weights: np.ndarray, n: int) -> np.ndarray:
-    """Deterministic component counts summing to ``n``: largest remainders of ``weights * n``.
+    """Deterministic component counts summing to ``n``: largest remainders of ``weights * n`` (at least one
+    point for each component of positive weight, when ``n`` allows).
 
     >>> mixture_counts(np.array([0.5, 0.3, 0.2]), 7).tolist()
     [4, 2, 1]
+    >>> mixture_counts(np.array([0.999, 0.001]), 10).tolist()  # a light component still gets a point
+    [9, 1]
     """
-    raw = np.asarray(weights, dtype=np.float64) * n
+    w = np.asarray(weights, dtype=np.float64)
+    raw = w * n
     counts = np.floor(raw).astype(np.int64)
     short = n - int(counts.sum())
     if short > 0:
         order = np.argsort(-(raw - counts), kind="stable")
         counts[order[:short]] += 1
+    # every component with mass gets a point (else the rule would miss its mass, in every replicate)
+    for c in np.flatnonzero((w > 0) & (counts == 0)):
+        donor = int(np.argmax(counts))
+        if counts[donor] > 1:
+            counts[donor] -= 1
+            counts[c] = 1
     return counts
 
 
@@ -172,6 +182,7 @@ class Level:
         self.margin = np.zeros(S)
         self.eps = np.ones(S)
         self.best = np.zeros(S, np.int32)
+        self.second = np.zeros(S, np.int32)
         self.gap = np.zeros(S)
         self.low = np.zeros(S)
         self.frames = []  # the duals at which lists were searched since the last full search

@@ -286,18 +286,19 @@ def certify(y, x, psi, cand, bound, margin, rise, frame, extra, fail):
 
 
 @numba.njit(cache=True, parallel=True)
-def soft_eval(y, w, x, psi, cand, eps, n_chunks, best, gap, low, mass):
+def soft_eval(y, w, x, psi, cand, eps, n_chunks, best, second, gap, low, mass):
     """Smoothed c-transform term and soft masses of the quadrature on the candidate lists.
 
     Sample ``s`` goes to candidate ``j`` with probability ``p_sj ~ exp(-pi_sj / eps_s)``. Returns
     ``smooth = sum_s w_s (min_l pi_sl - eps_s log sum_l exp(-(pi_sl - min) / eps_s))`` (so that the
     semi-dual is ``a . psi + smooth``); writes ``mass_j = sum_s w_s p_sj``, each sample's hard cell
-    ``best[s]``, its cost ``low[s]`` and the gap between its two smallest costs ``gap[s]``.
+    ``best[s]``, its cost ``low[s]``, the runner-up ``second[s]`` and the gap between their costs ``gap[s]``.
 
     >>> import numpy as np
-    >>> best = np.zeros(2, np.int32); gap = np.zeros(2); low = np.zeros(2); m = np.zeros(2)
+    >>> best = np.zeros(2, np.int32); second = best.copy(); gap = np.zeros(2); low = np.zeros(2)
+    >>> m = np.zeros(2)
     >>> sm = soft_eval(np.array([[0.0], [1.0]]), np.full(2, 0.5), np.array([[0.0], [1.0]]), np.zeros(2),
-    ...                np.array([[0, 1], [1, 0]], np.int32), np.full(2, 1e-3), 1, best, gap, low, m)
+    ...                np.array([[0, 1], [1, 0]], np.int32), np.full(2, 1e-3), 1, best, second, gap, low, m)
     >>> m.round(6).tolist(), best.tolist()
     ([0.5, 0.5], [0, 1])
     """
@@ -309,15 +310,16 @@ def soft_eval(y, w, x, psi, cand, eps, n_chunks, best, gap, low, mass):
         pi = np.empty(k)
         acc = 0.0
         for s in range(c * S // n_chunks, (c + 1) * S // n_chunks):
-            m1, m2, arg = np.inf, np.inf, 0
+            m1, m2, arg, arg2 = np.inf, np.inf, 0, 0
             for l in range(k):
                 v = _power(y, s, x, cand[s, l], psi)
                 pi[l] = v
                 if v < m1:
-                    m2, m1, arg = m1, v, l
+                    m2, m1, arg2, arg = m1, v, arg, l
                 elif v < m2:
-                    m2 = v
+                    m2, arg2 = v, l
             best[s] = cand[s, arg]
+            second[s] = cand[s, arg2]
             gap[s] = m2 - m1
             low[s] = m1
             e = eps[s]
