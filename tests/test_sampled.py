@@ -209,7 +209,7 @@ def test_cells_hold_their_mass_against_the_density_and_the_error_is_not_understa
 
 def test_error_against_the_exact_cells_of_a_box_is_not_understated():
     """In 2-D the box has exact Laguerre cells (the exact2d path's polygons): no Monte Carlo noise at all."""
-    from odeflow.potentials.laguerre2d import PowerDiagram2D
+    from odeflow.potentials.semidiscrete.laguerre2d import PowerDiagram2D
 
     box, n = of.UniformBox([0.0, 0.0], [1.0, 1.0]), 100
     x = np.random.default_rng(12345).random((n, 2))
