@@ -32,7 +32,7 @@ What to expect
 --------------
 The exact flow contracts: two w2 flows on equal-size clouds with the same assignment approach each other at
 rate 1, so a drift error of size ``delta`` moves the end state by at most ``delta (1 - e^{-T})``
-(Grönwall), and the Euler error is ``(T e^{-T} / 2) h W2_0 + O(h^2)`` (THEORY 3.1). Hence the law
+(Grönwall), and the Euler error is ``(T e^{-T} / 2) h W2_0 + O(h^2)`` (docs/theory.rst). Hence the law
 ``error <= C1 h + C2 delta``, with equality for the adversarial source; a random source averages over steps,
 ``error^2 ~ (C1 h)^2 + C2^2 delta^2 h``. :func:`fit_law` fits each candidate form with confidence intervals,
 and :func:`approximation_study` reports which fits the data.
