@@ -117,12 +117,10 @@ class SemidiscreteSolver(PotentialSolver):
     def __init__(self, target, loss: Loss, *, tol=None, max_iter=DEFAULT_MAX_ITER, path="auto",
                  warm_start=True, n_samples=None, epsilon=None, neighbours=None, rng=None):
         super().__init__(target, loss)
-        if loss.name != "w2":
-            raise ValueError(
-                f"loss: method='semidiscrete' implements only 'w2' against a density, got {loss.name!r}; "
-                f"for w1 sample the density into a Cloud and use method='exact'"
-            )
         self.path_option = check_choice(path, "path", PATHS)
+        if loss.name == "w1":
+            self._init_w1(tol, max_iter, warm_start, n_samples, epsilon, neighbours, rng)
+            return
         domain = exact2d_domain(target)
         if self.path_option == "exact2d" and domain is None:
             raise ValueError(
@@ -145,9 +143,25 @@ class SemidiscreteSolver(PotentialSolver):
             raise ValueError(f"{given[0]}: only used by path='sampled' (this target takes the exact 2-D path)")
         self.reset()
 
+    def _init_w1(self, tol, max_iter, warm_start, n_samples, epsilon, neighbours, rng):
+        """loss 'w1': additively weighted cells on a quadrature (:mod:`.apollonius`), any dimension."""
+        from .apollonius import ApolloniusSolver  # noqa: PLC0415  (numba kernels compiled on first use)
+
+        if self.path_option == "exact2d":
+            raise ValueError("path: 'exact2d' exists only for loss 'w2'; loss 'w1' takes path 'sampled' (the "
+                             "Apollonius cells of a quadrature)")
+        self.path = "sampled_w1"
+        self.tol = DEFAULT_TOL["sampled"] if tol is None else check_real(tol, "tol", positive=True)
+        self.max_iter = check_int(max_iter, "max_iter", minimum=1)
+        self.warm_start = bool(warm_start)
+        self.rng = as_rng(rng)
+        self._quad = ApolloniusSolver(self.target, rng=self.rng, n_samples=n_samples, epsilon=epsilon,
+                                      max_candidates=neighbours)
+        self.reset()
+
     def reset(self):
         """Forget the warm-start state."""
-        self._last = None  # (sites, psi, centroids) of the previous solve
+        self._last = None  # (sites, psi, centroids) of the previous solve (w1: drifts instead of centroids)
 
     def _predict(self, sites):
         """Warm-start duals for new sites, or None."""
@@ -169,6 +183,8 @@ class SemidiscreteSolver(PotentialSolver):
             raise ValueError("src: method='semidiscrete' needs positive particle weights "
                              f"({int(np.count_nonzero(a <= 0))} are zero)")
         sites, w, inverse = _unique_sites(x, a)
+        if self.loss.name == "w1":
+            return self._solve_w1(x, sites, w, inverse, start)
         psi0 = self._predict(sites)
         if self.path == "exact2d":
             diagram = PowerDiagram2D(sites, *self._domain)
@@ -196,6 +212,28 @@ class SemidiscreteSolver(PotentialSolver):
         info["seconds"] = time.perf_counter() - start
         return KantorovichResult(cost=cost, f=psi, g=None, plan=None, targets=centroids,
                                  drift=centroids - x, info=info, loss="w2")
+
+
+    def _solve_w1(self, x, sites, w, inverse, start):
+        """loss 'w1': duals, drifts (mean unit vectors over the cells), W1, targets (the cells' medians)."""
+        from .apollonius import predict_duals  # noqa: PLC0415
+
+        psi0 = None
+        if self.warm_start and self._last is not None and self._last[0].shape == sites.shape:
+            psi0 = predict_duals(self._last[0], self._last[1], self._last[2], sites)
+        psi, mass, drift, cost, info = self._quad.solve(sites, w, self.tol, self.max_iter, psi0)
+        medians = info.pop("targets")
+        success = info["status"] == "optimal"
+        self._last = (sites.copy(), psi.copy(), drift.copy()) if success else None
+        if inverse is not None:
+            psi, drift, medians = psi[inverse], drift[inverse], medians[inverse]
+        info.update({"method": "semidiscrete", "path": self.path, "warm": info["start"],
+                     "tol": self.tol, "max_iter": self.max_iter, "support_size": int(sites.shape[0]),
+                     "min_mass_ratio": float(np.min(mass / w))})
+        info["message"] = _message(info)
+        info["seconds"] = time.perf_counter() - start
+        return KantorovichResult(cost=cost, f=psi, g=None, plan=None, targets=medians, drift=drift, info=info,
+                                 loss="w1")
 
 
 def _message(info) -> str:

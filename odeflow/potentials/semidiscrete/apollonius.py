@@ -1,0 +1,432 @@
+"""Semi-discrete w1 potentials: additively weighted (Apollonius) cells on a quadrature, any dimension.
+
+The problem. Particles ``x_i`` with weights ``a_i`` against a density ``mu``: find duals ``psi`` such that
+every cell
+
+    L_i = {y : |y - x_i| - psi_i <= |y - x_k| - psi_k for all k}
+
+holds the mass ``a_i``. The boundaries are hyperbola branches (sheets of hyperboloids in higher dimension).
+The duals maximise the concave semi-dual ``F(psi) = sum_i a_i psi_i + int min_i (|y - x_i| - psi_i) dmu(y)``,
+whose maximum is ``W1``. Every particle lies in its own cell once all cells are non-empty (a non-empty
+cell forces ``|psi_i - psi_k| <= |x_i - x_k|``), and each cell is star-shaped around its particle.
+
+What is returned. ``drift_i = (1 / m_i) int_{L_i} (y - x_i) / |y - x_i| dmu(y)``, the mean over the cell of
+the unit vectors from the particle (``m_i`` the cell's mass, ``a_i`` to ``tol``): a mean of unit vectors,
+so ``|drift_i| <= 1``, with equality only when the whole cell lies on one ray from ``x_i``. It is
+``-(1/a_i) dW1/dx_i``, so along the flow ``dx_i/dt = drift_i``, ``d/dt W1 = -sum_i a_i |drift_i|^2``.
+``cost`` is W1 and ``targets`` the cells' geometric medians, ``argmin_z int_{L_i} |y - z| dmu``: the point
+where the cell, held fixed, would pull the particle to rest (the drift vanishes there). It plays the role
+of the discrete w1 target: a particle matched to one point of a cloud has that point as its cell's median,
+and ``clip=True`` in :func:`odeflow.simulate` stops a particle at it.
+
+Quadrature. ``mu`` is replaced by ``S`` samples ``y_s`` drawn once per solver with one
+``density.sample(S, rng)`` call (default ``S = max(10^4, 100 N)``), and the cells by soft cells: sample
+``s`` goes to site ``i`` with probability ``p_si`` proportional to ``exp((psi_i - |y_s - x_i|) / eps_s)``.
+The duals maximise the smoothed semi-dual
+
+    F_eps(psi) = sum_i a_i psi_i - (1/S) sum_s eps_s log sum_i exp((psi_i - |y_s - x_i|) / eps_s),
+
+concave and smooth, gradient ``a_i - m_i`` (``m_i = sum_s p_si / S``), minus Hessian the graph Laplacian
+``(1/S) sum_s (diag(p_s) - p_s p_s^T) / eps_s``. ``F_eps <= F`` at every ``psi``, and the soft plan is a
+transport plan, so once its masses are right ``dual_value = F_eps(psi) <= W1 <= cost``: the reported cost
+is W1 of the quadrature to within ``dual_gap = cost - dual_value`` (about ``eps`` times the entropy of the
+soft cells). Against the density itself the cost carries the quadrature's error, reported as
+``cost_error`` (the standard error ``std_s(phi(y_s)) / sqrt(S)`` of the Monte Carlo integral of the
+c-transform ``phi(y) = min_i |y - x_i| - psi_i``; the semi-discrete cost has a central limit theorem with
+that variance), and each cell mass a relative error of about ``quadrature_error = 1 / sqrt(S min a)``.
+
+Smoothing. ``eps_s`` is ``epsilon`` (default 0.1) times the mean value gap ``v_(2) - v_(1)`` between the
+best and second-best site over the samples of the cell that owns ``s`` at the start of the solve (clipped
+to [0.1, 10] times the median over cells). Near a cell boundary the gap grows like ``|u_i - u_k|`` times
+the distance to it (``u`` the unit vectors from the two sites), so this one rule blurs every boundary over
+a band of about ``epsilon`` times the cell's width, whether the cell surrounds its particle (late in a
+flow) or is a thin far-away wedge of a particle cloud still far from the density (early), where the value
+gaps are tiny and a fixed length scale would blur hundreds of cells together.
+
+Exact search. Which sites compete for a sample is found exactly, never by a fixed neighbour count: see
+:mod:`.apollonius_kernels`. With ``z_i = max(psi) - psi_i >= 0``, ``|y - x_i| - psi_i + max(psi)`` is the
+distance from ``(y, 0)`` to ``(x_i, z_i)`` in the norm ``|u| + |t|`` of ``R^{d+1}``, so the owner of ``y`` is
+its nearest lifted site. A k-d tree over the particles (built once per solve) carries per node the least
+``z`` and a least-squares plane ``z >= b + g.(x - c)``; a node is skipped only when
+``max(dist(y, box) + min z, |y - c| + b - |g - e| r)`` (``e`` the unit vector from the node's centre ``c`` to
+``y``, ``r`` its radius; the second bound from ``|y - x| >= e.(y - x)``) exceeds the threshold, so every site
+within ``WINDOW * eps_s`` (30: dropped sites weigh less than ``e^-30`` each) of the best is kept, up to
+``max_candidates`` per sample (default 16; a list the cap cut short is counted in ``capped_fraction`` and
+bounds the neglected probability in ``truncation``). This also holds for the ball bound of a Euclidean
+search: a site ``k`` can own ``y`` only if ``|y - x_k| <= |y - x_nn| - psi_nn + max psi`` (``x_nn`` the
+Euclidean nearest site, since ``|y - x_k| - psi_k <= |y - x_nn| - psi_nn``), but that ball holds most of the
+cloud whenever ``psi`` has a large spread (early in a flow, ``psi`` has slope near 1 across the cloud),
+which the per-node bounds avoid. Lists are computed with ``MARGIN`` extra room and reused while ``psi``
+(up to a constant) moves by less than half of it, which keeps every entry within the window exact.
+
+Solver. Damped Newton on ``F_eps`` (direction from a sparse LU of the Laplacian, a trust region of
+``TRUST`` times each site's ``eps`` on the change of any dual, Armijo backtracking) until
+``max_i |m_i - a_i| / a_i <= tol``. Cold start: the exact discrete duals between the particles and the
+first ``max(1000, 2N)`` (at most 4000) samples of the quadrature with ``|x - y|`` costs (POT ``ot.emd``),
+which puts every cell in the right place to within a few samples; warm start: the caller's ``psi0``, and a
+cold start when that fails. A site whose soft cell is empty is given the dual that makes it tie for its
+nearest sample (``rescued``). Work is bounded by ``max_iter`` Newton steps, ``MAX_HALVINGS`` halvings per
+line search and ``MEDIAN_MAX_ITER`` Weiszfeld sweeps for the medians.
+
+Exact 2-D cells for boxes (not done). In polar coordinates ``(r, theta)`` around ``x_i`` the boundary with
+``x_k`` (``D = |x_k - x_i|``, ``delta = psi_i - psi_k``, ``theta_k`` the direction of ``x_k``) is
+``r = (D^2 - delta^2) / (2 (D cos(theta - theta_k) - delta))``, so a cell is ``{r <= R_i(theta)}`` with ``R_i``
+the lower envelope of such curves and the box's edges, and its mass, drift and cost against a uniform
+density are the 1-D integrals ``int R^2/2``, ``int (cos, sin) R^2/2`` and ``int R^3/3`` over ``theta``, each
+piece in closed form. What is missing is the envelope itself: the combinatorics of the Apollonius diagram
+(which arcs bound which cell), for which there is no robust routine in numpy/scipy (CGAL has one); a
+sampled envelope would not be exact. So only the sampled path exists, in every dimension.
+
+Diagnostics (``info``): ``status``, ``iterations`` (Newton steps), ``max_mass_error`` (soft cells, what
+``tol`` bounds), ``hard_mass_error`` (``max |hard mass - a| / a`` of the unsmoothed cells of the quadrature),
+``dual_value``, ``dual_gap``, ``cost_error``, ``quadrature_error``, ``n_samples``, ``epsilon`` (median
+``eps_s``), ``max_candidates``, ``capped_fraction``, ``truncation``, ``queries`` (tree searches),
+``rescued``, ``start`` (``cold``/``warm``), ``warm_failed``, ``emd_samples``, ``median_iterations``,
+``median_unconverged``.
+
+Examples
+--------
+>>> import numpy as np, odeflow as of
+>>> solver = ApolloniusSolver(of.UniformBox([0.0, 0.0], [1.0, 1.0]), np.random.default_rng(0), n_samples=20000)
+>>> x = np.array([[0.25, 0.5], [0.75, 0.5]])
+>>> psi, mass, drift, cost, info = solver.solve(x, np.array([0.5, 0.5]), 1e-6, 50)
+>>> info["status"], bool(abs(cost - 0.3826) < 0.01), bool(np.abs(drift).max() < 0.05)
+('optimal', True, True)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from scipy.spatial import cKDTree
+
+from ..._checks import check_int, check_real
+from .apollonius_kernels import (build_tree, cell_moments, nearest_cells, node_geometry, node_lifts, soft_cells,
+                                 soft_laplacian, weiszfeld)
+
+DEFAULT_EPSILON = 0.01
+DEFAULT_MAX_CANDIDATES = 8
+SAMPLES_PER_PARTICLE = 100
+MIN_SAMPLES = 10_000
+#: Sites within WINDOW * eps_s of a sample's best value are kept (a dropped one weighs < e^-WINDOW).
+WINDOW = 20.0
+#: Extra room of the lists, in units of the median eps: they are reused while psi moves less than half of it.
+MARGIN = 10.0
+LEAF_SIZE = 16
+#: Cold start: exact LP on this many samples per particle (at least EMD_MIN, at most EMD_MAX).
+EMD_PER_PARTICLE = 2
+EMD_MIN, EMD_MAX = 1000, 4000
+TRUST = 1000.0
+#: Smoothing levels (factors of the final eps) from a cold and from a warm start; the intermediate
+#: levels stop at LEVEL_TOL or after LEVEL_MAX_ITER Newton steps.
+COLD_LEVELS = (27.0, 9.0, 3.0, 1.0)
+WARM_LEVELS = (3.0, 1.0)
+LEVEL_TOL = 1e-2
+LEVEL_MAX_ITER = 20
+ARMIJO = 1e-4
+#: Relative size of F's round-off: below it the line search compares mass errors instead.
+ROUNDOFF = 1e-13
+MAX_HALVINGS = 30
+PAIR_FLOOR = 1e-8
+REGULARISATION = 1e-12
+#: eps_s is clipped to [EPS_CLIP_LOW, EPS_CLIP_HIGH] times its median over cells.
+EPS_CLIP_LOW, EPS_CLIP_HIGH = 0.1, 10.0
+MEDIAN_MAX_ITER = 200
+#: eps_s = epsilon * (cell size at y_s) * |u_1 - u_2|; the cell size from the distance to this many samples.
+SPACING_NEIGHBOURS = 8
+DU_FLOOR = 0.1
+MEDIAN_TOL = 1e-7
+
+
+class _Sites:
+    """The particles of one solve, their k-d tree, and the candidate lists at a reference ``psi``."""
+
+    def __init__(self, x, y, kmax):
+        self.x, self.y, self.kmax = x, y, kmax
+        n = x.shape[0]
+        lo_hi = build_tree(x, LEAF_SIZE)
+        self.perm = lo_hi[0]
+        self.rank = np.empty(n, np.int64)
+        self.rank[self.perm] = np.arange(n)
+        self.xs = np.ascontiguousarray(x[self.perm])
+        lo, hi, start, end, left, right = lo_hi[1:]
+        centre, radius = node_geometry(self.xs, start, end)
+        self.tree = (lo, hi, start, end, left, right, centre, radius)
+        self.guess = np.full(y.shape[0], -1, np.int64)
+        self.queries = 0
+
+    def lists(self, psi, window, kmax=None):
+        """Exact candidate lists at ``psi`` (see :func:`.apollonius_kernels.nearest_cells`)."""
+        zs = (np.max(psi) - psi)[self.perm]
+        lifts = node_lifts(self.xs, zs, self.tree[2], self.tree[3], self.tree[6])
+        out = nearest_cells(self.y, self.xs, zs, self.perm, self.rank, self.tree, lifts, window,
+                            self.kmax if kmax is None else kmax, self.guess)
+        self.guess = out[0][:, 0].astype(np.int64)
+        self.queries += 1
+        return out
+
+
+class _Lists:
+    """Candidate lists computed at ``ref`` and how far ``psi`` may move before they must be recomputed."""
+
+    def __init__(self, sites, psi, eps, eps_med):
+        window = WINDOW * eps + MARGIN * eps_med
+        self.cand, self.dist, self.count, cut_gap = sites.lists(psi, window)
+        self.ref = psi.copy()
+        n = psi.shape[0]
+        if sites.kmax >= n:  # every site is on every list: nothing was cut
+            cut_gap = np.full_like(cut_gap, np.inf)
+        capped = np.isfinite(cut_gap)
+        complete = np.minimum(window, cut_gap)  # the lists are complete up to this value gap at ref
+        self.slack = float(np.min(complete - WINDOW * eps))
+        self.capped_fraction = float(np.mean(capped))
+        self.truncation = float(np.max(np.minimum(1.0, (n - sites.kmax) * np.exp(-cut_gap[capped] / eps[capped])))) \
+            if capped.any() else 0.0
+
+    def valid(self, psi) -> bool:
+        """True while every site within the window at ``psi`` is on the lists (shift of psi ignored)."""
+        move = psi - self.ref
+        return float(np.max(move) - np.min(move)) < self.slack
+
+
+class ApolloniusSolver:
+    """Semi-discrete w1 solver for one density; keeps its quadrature across calls.
+
+    Parameters
+    ----------
+    density : Density
+    rng : numpy.random.Generator
+    n_samples : int, optional
+        Quadrature size ``S``; default ``max(10^4, 100 N)``, fixed at the first call.
+    epsilon : float, optional
+        Smoothing relative to the cells' mean value gap (default 0.1); see the module docstring.
+    max_candidates : int, optional
+        Most sites kept per sample (default 16, at least 2).
+
+    Examples
+    --------
+    See the module docstring.
+    """
+
+    def __init__(self, density, rng, n_samples=None, epsilon=None, max_candidates=None):
+        self.density = density
+        self.rng = rng
+        self.n_samples = None if n_samples is None else check_int(n_samples, "n_samples", minimum=2)
+        self.epsilon = DEFAULT_EPSILON if epsilon is None else check_real(epsilon, "epsilon", positive=True)
+        self.kmax = DEFAULT_MAX_CANDIDATES if max_candidates is None else check_int(max_candidates, "neighbours",
+                                                                                    minimum=2)
+        self.samples = None
+        self._sample_tree = None
+        self._spacing = None
+
+    def quadrature(self, n_particles: int) -> np.ndarray:
+        """The fixed samples ``(S, d)``, drawn at the first call (one ``density.sample`` call)."""
+        if self.samples is None:
+            S = self.n_samples or max(MIN_SAMPLES, SAMPLES_PER_PARTICLE * n_particles)
+            self.samples = np.ascontiguousarray(self.density.sample(S, self.rng), dtype=np.float64)
+            self.samples.setflags(write=False)
+        return self.samples
+
+    # -- starts ---------------------------------------------------------------------------------------
+    def _emd_start(self, x, a):
+        """Exact discrete W1 duals of the particles against the first samples of the quadrature."""
+        import ot  # noqa: PLC0415
+        from scipy.spatial.distance import cdist  # noqa: PLC0415
+
+        m = int(min(self.samples.shape[0], max(EMD_MIN, min(EMD_MAX, EMD_PER_PARTICLE * x.shape[0]))))
+        y = self.samples[:m]
+        _, log = ot.emd(a, np.full(m, 1.0 / m), cdist(x, y), numItermax=max(100_000, 50 * m * x.shape[0]), log=True)
+        psi = np.asarray(log["u"], dtype=np.float64)
+        ok = np.all(np.isfinite(psi))
+        return (psi - a @ psi if ok else None), m, log.get("warning")
+
+    def _sample_spacing(self):
+        """Distance from every sample to its ``SPACING_NEIGHBOURS``-th nearest sample (computed once)."""
+        if self._spacing is None:
+            if self._sample_tree is None:
+                self._sample_tree = cKDTree(self.samples)
+            dist, _ = self._sample_tree.query(self.samples, k=SPACING_NEIGHBOURS + 1, workers=1)
+            self._spacing = np.ascontiguousarray(dist[:, -1])
+        return self._spacing
+
+    def _smoothing(self, sites, psi, n):
+        """Per-sample ``eps_s`` and per-site ``eps_i`` (mean over its samples) at the start ``psi``."""
+        y = self.samples
+        S, d = y.shape
+        cand, dist, count, _ = sites.lists(psi, np.full(S, np.inf), kmax=2)
+        cell = self._sample_spacing() * (S / (SPACING_NEIGHBOURS * n)) ** (1.0 / d)
+        if n > 1:
+            u1 = (y - self._x[cand[:, 0]]) / np.maximum(dist[:, :1], 1e-300)
+            u2 = (y - self._x[cand[:, 1]]) / np.maximum(dist[:, 1:2], 1e-300)
+            du = np.maximum(np.linalg.norm(u1 - u2, axis=1), DU_FLOOR)
+        else:
+            du = np.ones(S)
+        eps = np.ascontiguousarray(self.epsilon * cell * du)
+        owner = cand[:, 0]
+        owned = np.bincount(owner, minlength=n)
+        eps_site = np.bincount(owner, weights=eps, minlength=n) / np.maximum(owned, 1)
+        eps_site[owned == 0] = float(np.median(eps))
+        return eps, eps_site
+
+    def _rescue(self, psi, mass, lists, n):
+        """Raise the duals of sites with no share of any sample so that each ties for its nearest sample."""
+        lost = np.flatnonzero(mass <= 0.0)
+        if lost.size == 0:
+            return psi, 0
+        if self._sample_tree is None:
+            self._sample_tree = cKDTree(self.samples)
+        _, near = self._sample_tree.query(self._x[lost], k=1, workers=1)
+        y = self.samples[near]
+        best = np.min(np.where(lists.cand[near] >= 0, lists.dist[near] - psi[np.maximum(lists.cand[near], 0)], np.inf),
+                      axis=1)
+        psi = psi.copy()
+        psi[lost] = np.linalg.norm(y - self._x[lost], axis=1) - best
+        return psi, int(lost.size)
+
+    # -- Newton -----------------------------------------------------------------------------------------
+    def _direction(self, lists, prob, eps, grad, n):
+        """Newton direction: a sparse LU of the soft cells' Laplacian (plus a tiny shift: it is singular)."""
+        data, indices, indptr = soft_laplacian(lists.cand, lists.count, prob, eps, PAIR_FLOOR, n, 0.0)
+        H = sp.csc_array((data, indices, indptr), shape=(n, n))
+        delta = REGULARISATION * max(float(H.diagonal().max()), np.finfo(float).tiny)
+        H = H + delta * sp.eye_array(n, format="csc")
+        try:
+            return spla.splu(H, permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True}).solve(grad)
+        except RuntimeError:  # exactly singular: no usable direction
+            return np.full(n, np.nan)
+
+    def _newton(self, sites, a, psi, eps, eps_site, tol, max_iter, stats):
+        """Damped Newton on F_eps from ``psi``; returns ``(psi, lists, prob, mass, value, err, status)``."""
+        n = a.shape[0]
+        eps_med = float(np.median(eps_site))
+        prob = np.empty((self.samples.shape[0], sites.kmax))
+        mass = np.empty(n)
+        prob_t, mass_t = np.empty_like(prob), np.empty(n)
+        psi = psi - a @ psi
+        lists = _Lists(sites, psi, eps, eps_med)
+        it = 0
+        while True:
+            smooth = soft_cells(lists.cand, lists.dist, lists.count, psi, eps, prob, mass)
+            if stats["rescued"] < 4 * n and np.any(mass <= 0.0):
+                psi, lost = self._rescue(psi, mass, lists, n)
+                stats["rescued"] += lost
+                lists = _Lists(sites, psi, eps, eps_med)
+                continue
+            value = float(a @ psi) + smooth
+            err = float(np.max(np.abs(mass - a) / a))
+            if not np.isfinite(value):
+                return psi, lists, prob, mass, value, err, "numerical_failure"
+            if err <= tol:
+                return psi, lists, prob, mass, value, err, "optimal"
+            if it >= max_iter:
+                return psi, lists, prob, mass, value, err, "max_iter_reached"
+            it += 1
+            stats["iterations"] += 1
+            grad = a - mass
+            d = self._direction(lists, prob, eps, grad, n)
+            if not np.all(np.isfinite(d)):
+                return psi, lists, prob, mass, value, err, "numerical_failure"
+            reach = float(np.max(np.abs(d - a @ d) / eps_site))
+            tau = min(1.0, TRUST / reach) if reach > 0 else 1.0
+            slope = float(grad @ d)
+            for _ in range(MAX_HALVINGS):  # every trial on lists exact at the trial point
+                trial = psi + tau * d
+                trial = trial - a @ trial
+                lists_t = lists if lists.valid(trial) else _Lists(sites, trial, eps, eps_med)
+                value_t = float(a @ trial) + soft_cells(lists_t.cand, lists_t.dist, lists_t.count, trial, eps, prob_t,
+                                                        mass_t)
+                if value_t >= value + ARMIJO * tau * slope:
+                    break
+                # below round-off in F: accept a step that lowers the mass error
+                if value_t >= value - ROUNDOFF * abs(value) and float(np.max(np.abs(mass_t - a) / a)) < err:
+                    break
+                tau *= 0.5
+            else:
+                return psi, lists, prob, mass, value, err, "stalled"
+            psi, lists = trial, lists_t
+
+    def _anneal(self, sites, a, psi, levels, tol, max_iter, stats):
+        """Newton at ``eps`` = each factor of ``levels`` times the final one; the last level to ``tol``."""
+        n = a.shape[0]
+        for factor in levels:
+            last = factor == levels[-1]
+            eps, eps_site = self._smoothing(sites, psi, n)
+            out = self._newton(sites, a, psi, factor * eps, factor * eps_site, tol if last else max(tol, LEVEL_TOL),
+                               max_iter if last else min(max_iter, LEVEL_MAX_ITER), stats)
+            psi, status = out[0], out[6]
+            if status == "numerical_failure":
+                break
+        return (*out, factor * eps)
+
+    # -- the solve ----------------------------------------------------------------------------------------
+    def solve(self, x, a, tol, max_iter, psi0=None):
+        """Duals, cell masses, drifts, W1 and info for distinct particles ``x`` (n, d) with weights ``a``.
+
+        ``info["targets"]`` holds the cells' geometric medians (n, d). See the module docstring.
+        """
+        n = x.shape[0]
+        y = self.quadrature(n)
+        self._x = x
+        stats = {"iterations": 0, "rescued": 0}
+        sites = _Sites(x, y, min(self.kmax, n))
+        status = None
+        if psi0 is not None:
+            psi, lists, prob, mass, value, err, status, eps = self._anneal(sites, a, psi0, WARM_LEVELS, tol, max_iter,
+                                                                            stats)
+            start = "warm"
+            stats["warm_failed"] = status != "optimal"
+        emd_samples = 0
+        if status != "optimal":
+            start = "cold"
+            psi, emd_samples, warning = self._emd_start(x, a)
+            if psi is None:
+                return self._failed(x, a, "no_admissible_start", stats, start)
+            if warning:
+                stats["emd_warning"] = str(warning)
+            psi, lists, prob, mass, value, err, status, eps = self._anneal(sites, a, psi, COLD_LEVELS, tol, max_iter,
+                                                                            stats)
+        unit, tcost, hard, phi = cell_moments(y, x, lists.cand, lists.dist, lists.count, prob, psi, n)
+        drift = np.divide(unit, mass[:, None], out=np.zeros_like(unit), where=mass[:, None] > 0)
+        scale = float(np.sqrt(np.mean(np.sum((y - y.mean(axis=0)) ** 2, axis=1)))) or 1.0
+        medians, m_it, m_left = weiszfeld(y, lists.cand, lists.count, prob, x.copy(), np.full(n, MEDIAN_TOL * scale),
+                                          MEDIAN_MAX_ITER)
+        cost = float(tcost.sum())
+        info = {
+            "status": status, "iterations": int(stats["iterations"]), "max_mass_error": err, "start": start,
+            "hard_mass_error": float(np.max(np.abs(hard - a) / a)),
+            "dual_value": value, "dual_gap": cost - value,
+            "cost_error": float(np.std(phi) / np.sqrt(y.shape[0])),
+            "quadrature_error": float(1.0 / np.sqrt(y.shape[0] * float(np.min(a)))),
+            "n_samples": int(y.shape[0]), "epsilon": float(np.median(eps)), "max_candidates": self.kmax,
+            "capped_fraction": lists.capped_fraction, "truncation": lists.truncation,
+            "queries": sites.queries, "rescued": stats["rescued"], "warm_failed": bool(stats.get("warm_failed", False)),
+            "emd_samples": emd_samples, "median_iterations": int(m_it), "median_unconverged": int(m_left),
+            "targets": medians,
+        }
+        if "emd_warning" in stats:
+            info["emd_warning"] = stats["emd_warning"]
+        self._x = None
+        return psi, mass, drift, cost, info
+
+    def _failed(self, x, a, status, stats, start):
+        n = x.shape[0]
+        info = {"status": status, "iterations": int(stats["iterations"]), "max_mass_error": float("inf"),
+                "start": start, "n_samples": int(self.samples.shape[0]), "rescued": stats["rescued"],
+                "quadrature_error": float(1.0 / np.sqrt(self.samples.shape[0] * float(np.min(a)))),
+                "targets": x.copy()}
+        return np.zeros(n), np.zeros(n), np.zeros_like(x), float("nan"), info
+
+
+def predict_duals(old_x, psi, drift, new_x):
+    """Warm-start duals after the particles moved from ``old_x`` to ``new_x``.
+
+    Moving ``x_i`` by ``delta`` changes ``|y - x_i|`` by ``-u . delta`` to first order (``u`` the unit vector
+    from ``x_i`` to ``y``); averaged over the cell, ``-drift_i . delta``. Shifting ``psi_i`` by the same amount
+    keeps each cell's mean value, hence (to first order) the cells.
+
+    >>> import numpy as np
+    >>> predict_duals(np.zeros((1, 2)), np.array([0.5]), np.array([[0.6, 0.8]]), np.array([[0.3, 0.4]])).tolist()
+    [0.0]
+    """
+    return psi - np.einsum("ij,ij->i", drift, new_x - old_x)
