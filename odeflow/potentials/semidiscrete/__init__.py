@@ -216,11 +216,9 @@ class SemidiscreteSolver(PotentialSolver):
 
     def _solve_w1(self, x, sites, w, inverse, start):
         """loss 'w1': duals, drifts (mean unit vectors over the cells), W1, targets (the cells' medians)."""
-        from .apollonius import predict_duals  # noqa: PLC0415
-
         psi0 = None
         if self.warm_start and self._last is not None and self._last[0].shape == sites.shape:
-            psi0 = predict_duals(self._last[0], self._last[1], self._last[2], sites)
+            psi0 = self._last[1]  # the previous duals, unchanged (see the apollonius module: warm start)
         psi, mass, drift, cost, info = self._quad.solve(sites, w, self.tol, self.max_iter, psi0)
         medians = info.pop("targets")
         success = info["status"] == "optimal"

@@ -97,16 +97,17 @@ Examples
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.spatial import cKDTree
 
 from ..._checks import check_int, check_real
 from .apollonius_kernels import (build_tree, cell_moments, nearest_cells, node_geometry, node_lifts, soft_cells,
-                                 soft_laplacian, weiszfeld)
+                                 soft_laplacian, soft_laplacian_dense, weiszfeld)
 
 DEFAULT_EPSILON = 0.01
-DEFAULT_MAX_CANDIDATES = 8
+DEFAULT_MAX_CANDIDATES = 32
 SAMPLES_PER_PARTICLE = 100
 MIN_SAMPLES = 10_000
 #: Sites within WINDOW * eps_s of a sample's best value are kept (a dropped one weighs < e^-WINDOW).
@@ -120,15 +121,18 @@ EMD_MIN, EMD_MAX = 1000, 4000
 TRUST = 1000.0
 #: Smoothing levels (factors of the final eps) from a cold and from a warm start; the intermediate
 #: levels stop at LEVEL_TOL or after LEVEL_MAX_ITER Newton steps.
-COLD_LEVELS = (27.0, 9.0, 3.0, 1.0)
-WARM_LEVELS = (3.0, 1.0)
+COLD_LEVELS = (1.0,)
+WARM_LEVELS = (1.0,)
 LEVEL_TOL = 1e-2
 LEVEL_MAX_ITER = 20
 ARMIJO = 1e-4
+LINE_SEARCH = 'kmt'
 #: Relative size of F's round-off: below it the line search compares mass errors instead.
 ROUNDOFF = 1e-13
 MAX_HALVINGS = 30
 PAIR_FLOOR = 1e-8
+#: Up to this many sites the Newton matrix is dense (Cholesky); above, sparse (LU).
+DENSE_MAX = 2000
 REGULARISATION = 1e-12
 #: eps_s is clipped to [EPS_CLIP_LOW, EPS_CLIP_HIGH] times its median over cells.
 EPS_CLIP_LOW, EPS_CLIP_HIGH = 0.1, 10.0
@@ -286,7 +290,15 @@ class ApolloniusSolver:
 
     # -- Newton -----------------------------------------------------------------------------------------
     def _direction(self, lists, prob, eps, grad, n):
-        """Newton direction: a sparse LU of the soft cells' Laplacian (plus a tiny shift: it is singular)."""
+        """Newton direction: a Cholesky (dense, small n) or sparse LU of the soft cells' Laplacian, shifted by
+        a tiny multiple of the identity (it is singular: constants are in its kernel)."""
+        if n <= DENSE_MAX:
+            H = soft_laplacian_dense(lists.cand, lists.count, prob, eps, n, 0.0)
+            H[np.diag_indices(n)] += REGULARISATION * max(float(np.max(np.diag(H))), np.finfo(float).tiny)
+            try:
+                return sla.cho_solve(sla.cho_factor(H, check_finite=False), grad, check_finite=False)
+            except (np.linalg.LinAlgError, ValueError):
+                return np.full(n, np.nan)
         data, indices, indptr = soft_laplacian(lists.cand, lists.count, prob, eps, PAIR_FLOOR, n, 0.0)
         H = sp.csc_array((data, indices, indptr), shape=(n, n))
         delta = REGULARISATION * max(float(H.diagonal().max()), np.finfo(float).tiny)
@@ -336,10 +348,13 @@ class ApolloniusSolver:
                 lists_t = lists if lists.valid(trial) else _Lists(sites, trial, eps, eps_med)
                 value_t = float(a @ trial) + soft_cells(lists_t.cand, lists_t.dist, lists_t.count, trial, eps, prob_t,
                                                         mass_t)
-                if value_t >= value + ARMIJO * tau * slope:
-                    break
-                # below round-off in F: accept a step that lowers the mass error
-                if value_t >= value - ROUNDOFF * abs(value) and float(np.max(np.abs(mass_t - a) / a)) < err:
+                if LINE_SEARCH == "armijo":
+                    if value_t >= value + ARMIJO * tau * slope:
+                        break
+                    # below round-off in F: accept a step that lowers the mass error
+                    if value_t >= value - ROUNDOFF * abs(value) and float(np.max(np.abs(mass_t - a) / a)) < err:
+                        break
+                elif np.linalg.norm(mass_t - a) <= (1.0 - 0.5 * tau) * np.linalg.norm(grad):
                     break
                 tau *= 0.5
             else:
@@ -416,17 +431,3 @@ class ApolloniusSolver:
                 "quadrature_error": float(1.0 / np.sqrt(self.samples.shape[0] * float(np.min(a)))),
                 "targets": x.copy()}
         return np.zeros(n), np.zeros(n), np.zeros_like(x), float("nan"), info
-
-
-def predict_duals(old_x, psi, drift, new_x):
-    """Warm-start duals after the particles moved from ``old_x`` to ``new_x``.
-
-    Moving ``x_i`` by ``delta`` changes ``|y - x_i|`` by ``-u . delta`` to first order (``u`` the unit vector
-    from ``x_i`` to ``y``); averaged over the cell, ``-drift_i . delta``. Shifting ``psi_i`` by the same amount
-    keeps each cell's mean value, hence (to first order) the cells.
-
-    >>> import numpy as np
-    >>> predict_duals(np.zeros((1, 2)), np.array([0.5]), np.array([[0.6, 0.8]]), np.array([[0.3, 0.4]])).tolist()
-    [0.0]
-    """
-    return psi - np.einsum("ij,ij->i", drift, new_x - old_x)

@@ -428,6 +428,29 @@ def soft_laplacian(cand, count, prob, eps, floor, n, shift):
 
 
 @numba.njit(cache=True)
+def soft_laplacian_dense(cand, count, prob, eps, n, shift):
+    """:func:`soft_laplacian` as a dense (n, n) array, every pair kept (for small n and long lists)."""
+    S = cand.shape[0]
+    H = np.zeros((n, n))
+    inv = 1.0 / S
+    for s in range(S):
+        k = count[s]
+        w = inv / eps[s]
+        for l in range(k):
+            i = cand[s, l]
+            pl = prob[s, l] * w
+            H[i, i] += pl * (1.0 - prob[s, l])
+            for m in range(l + 1, k):
+                j = cand[s, m]
+                v = pl * prob[s, m]
+                H[i, j] -= v
+                H[j, i] -= v
+    for i in range(n):
+        H[i, i] += shift
+    return H
+
+
+@numba.njit(cache=True)
 def cell_moments(y, x, cand, dist, count, prob, psi, n):
     """Integrals of the soft cells on the quadrature, and the hard cells' masses.
 
