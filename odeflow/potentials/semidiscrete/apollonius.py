@@ -104,14 +104,14 @@ from scipy.spatial import cKDTree
 
 from ..._checks import check_int, check_real
 from .apollonius_kernels import (build_tree, cell_moments, nearest_cells, node_geometry, node_lifts, soft_cells,
-                                 soft_laplacian, soft_laplacian_dense, weiszfeld)
+                                 soft_laplacian, soft_laplacian_dense, cell_medians)
 
 DEFAULT_EPSILON = 0.01
-DEFAULT_MAX_CANDIDATES = 32
+DEFAULT_MAX_CANDIDATES = 64
 SAMPLES_PER_PARTICLE = 100
 MIN_SAMPLES = 10_000
 #: Sites within WINDOW * eps_s of a sample's best value are kept (a dropped one weighs < e^-WINDOW).
-WINDOW = 20.0
+WINDOW = 12.0
 #: Extra room of the lists, in units of the median eps: they are reused while psi moves less than half of it.
 MARGIN = 10.0
 LEAF_SIZE = 16
@@ -136,7 +136,7 @@ DENSE_MAX = 2000
 REGULARISATION = 1e-12
 #: eps_s is clipped to [EPS_CLIP_LOW, EPS_CLIP_HIGH] times its median over cells.
 EPS_CLIP_LOW, EPS_CLIP_HIGH = 0.1, 10.0
-MEDIAN_MAX_ITER = 200
+MEDIAN_MAX_ITER = 50
 #: eps_s = epsilon * (cell size at y_s) * |u_1 - u_2|; the cell size from the distance to this many samples.
 SPACING_NEIGHBOURS = 8
 DU_FLOOR = 0.1
@@ -258,7 +258,8 @@ class ApolloniusSolver:
         """Per-sample ``eps_s`` and per-site ``eps_i`` (mean over its samples) at the start ``psi``."""
         y = self.samples
         S, d = y.shape
-        cand, dist, count, _ = sites.lists(psi, np.full(S, np.inf), kmax=2)
+        k = min(n, max(2, sites.kmax // 2))
+        cand, dist, count, _ = sites.lists(psi, np.full(S, np.inf), kmax=k)
         cell = self._sample_spacing() * (S / (SPACING_NEIGHBOURS * n)) ** (1.0 / d)
         if n > 1:
             u1 = (y - self._x[cand[:, 0]]) / np.maximum(dist[:, :1], 1e-300)
@@ -266,7 +267,11 @@ class ApolloniusSolver:
             du = np.maximum(np.linalg.norm(u1 - u2, axis=1), DU_FLOOR)
         else:
             du = np.ones(S)
-        eps = np.ascontiguousarray(self.epsilon * cell * du)
+        eps = self.epsilon * cell * du
+        if n > k:  # at most k sites within the window at the start: near-ties (far samples) are resolved
+            v = dist - psi[np.maximum(cand, 0)]
+            eps = np.minimum(eps, np.maximum(v[:, k - 1] - v[:, 0], 1e-300) / WINDOW)
+        eps = np.ascontiguousarray(eps)
         owner = cand[:, 0]
         owned = np.bincount(owner, minlength=n)
         eps_site = np.bincount(owner, weights=eps, minlength=n) / np.maximum(owned, 1)
@@ -404,7 +409,7 @@ class ApolloniusSolver:
         unit, tcost, hard, phi = cell_moments(y, x, lists.cand, lists.dist, lists.count, prob, psi, n)
         drift = np.divide(unit, mass[:, None], out=np.zeros_like(unit), where=mass[:, None] > 0)
         scale = float(np.sqrt(np.mean(np.sum((y - y.mean(axis=0)) ** 2, axis=1)))) or 1.0
-        medians, m_it, m_left = weiszfeld(y, lists.cand, lists.count, prob, x.copy(), np.full(n, MEDIAN_TOL * scale),
+        medians, m_it, m_left = cell_medians(y, lists.cand, lists.count, prob, x.copy(), np.full(n, MEDIAN_TOL * scale),
                                           MEDIAN_MAX_ITER)
         cost = float(tcost.sum())
         info = {
