@@ -218,7 +218,7 @@ class SemidiscreteSolver(PotentialSolver):
         """loss 'w1': duals, drifts (mean unit vectors over the cells), W1, targets (the cells' medians)."""
         psi0 = None
         if self.warm_start and self._last is not None and self._last[0].shape == sites.shape:
-            psi0 = self._last[1]  # the previous duals, unchanged (see the apollonius module: warm start)
+            psi0 = self._quad.predict(self._last[0], self._last[1], sites)
         psi, mass, drift, cost, info = self._quad.solve(sites, w, self.tol, self.max_iter, psi0)
         medians = info.pop("targets")
         success = info["status"] == "optimal"

@@ -62,10 +62,8 @@ def build_tree(pts, leaf_size):
             p = perm[q]
             for t in range(D):
                 v = pts[p, t]
-                if v < lo[node, t]:
-                    lo[node, t] = v
-                if v > hi[node, t]:
-                    hi[node, t] = v
+                lo[node, t] = min(lo[node, t], v)
+                hi[node, t] = max(hi[node, t], v)
         if e0 - s0 <= leaf_size:
             continue
         dim, width = 0, -1.0
@@ -110,8 +108,7 @@ def node_geometry(xs, start, end):
             acc = 0.0
             for t in range(d):
                 acc += (xs[q, t] - centre[node, t]) ** 2
-            if acc > radius[node]:
-                radius[node] = acc
+            radius[node] = max(radius[node], acc)
         radius[node] = np.sqrt(radius[node])
     return centre, radius
 
@@ -134,8 +131,7 @@ def node_lifts(xs, zs, start, end, centre):
         zmin, zmean = np.inf, 0.0
         for q in range(s0, e0):
             zmean += zs[q]
-            if zs[q] < zmin:
-                zmin = zs[q]
+            zmin = min(zmin, zs[q])
         zmean /= e0 - s0
         zlo[node] = zmin
         A[:] = 0.0
@@ -160,8 +156,7 @@ def node_lifts(xs, zs, start, end, centre):
             v = zs[q]
             for t in range(d):
                 v -= slope[node, t] * (xs[q, t] - centre[node, t])
-            if v < b:
-                b = v
+            b = min(b, v)
         offset[node] = b
     return zlo, slope, offset
 
@@ -192,7 +187,7 @@ def _node_bound(y, s, lo, hi, centre, radius, zlo, slope, offset, node, d):
             ge += slope[node, t] ** 2
         ge = np.sqrt(ge) + 1.0
     tilt = rc + offset[node] - ge * radius[node]
-    return box if box > tilt else tilt
+    return max(tilt, box)
 
 
 @numba.njit(cache=True)
@@ -217,40 +212,18 @@ def _insert(vals, dists, slots, nb, kmax, v, dist, q):
 
 
 @numba.njit(cache=True)
-def nearest_cells(y, xs, zs, perm, rank, tree, lifts, window, kmax, guess):
-    """Exact candidate lists of the additively weighted cells, through the tree of :func:`build_tree`.
-
-    Parameters
-    ----------
-    y : (S, d) samples. xs, zs : (n, d), (n,) the sites and their lifts ``max(psi) - psi`` in tree order.
-    perm, rank : tree order -> site and its inverse.
-    tree : ``(lo, hi, start, end, left, right, centre, radius)`` from :func:`build_tree` and
-        :func:`node_geometry`. lifts : ``(zlo, slope, offset)`` from :func:`node_lifts` for ``zs``.
-    window : (S,) keep every site whose value ``|y - x_i| - psi_i`` is within ``window[s]`` of the minimum
-        (``inf``: keep the ``kmax`` best).
-    kmax : int, the most sites kept per sample (the best ones).
-    guess : (S,) a site likely to own each sample (-1: none); it only speeds the search up.
-
-    Returns
-    -------
-    cand : (S, kmax) int32 sites, best first, -1 padded. dist : (S, kmax) ``|y_s - x_cand|``.
-    count : (S,) int32 entries kept. cut_gap : (S,) for a list that the cap ``kmax`` cut short, the value gap
-        between its last and first entries (sites left out are at least that far); ``inf`` otherwise.
-    """
+def _search(y, s0, s1, xs, zs, perm, rank, tree, lifts, window, kmax, guess, cand, dist, count, cut_gap):
+    """:func:`nearest_cells` for the samples ``s0 <= s < s1`` (writes their rows of the outputs)."""
     lo, hi, start, end, left, right, centre, radius = tree
     zlo, slope, offset = lifts
-    S, d = y.shape
-    cand = np.full((S, kmax), -1, np.int32)
-    dist = np.zeros((S, kmax))
-    count = np.zeros(S, np.int32)
-    cut_gap = np.full(S, np.inf)
+    d = y.shape[1]
     vals = np.empty(kmax)
     dists = np.empty(kmax)
     slots = np.empty(kmax, np.int64)
     n_nodes = lo.shape[0]
     stack = np.empty(n_nodes + 1, np.int64)
     bounds = np.empty(n_nodes + 1)
-    for s in range(S):
+    for s in range(s0, s1):
         nb = 0
         g = -1
         if guess[s] >= 0:
@@ -313,6 +286,42 @@ def nearest_cells(y, xs, zs, perm, rank, tree, lifts, window, kmax, guess):
         count[s] = kept
         if nb == kmax and kept == kmax:
             cut_gap[s] = vals[kmax - 1] - vals[0]
+
+
+#: Samples per task of the parallel search.
+CHUNK = 512
+
+
+@numba.njit(cache=True, parallel=True)
+def nearest_cells(y, xs, zs, perm, rank, tree, lifts, window, kmax, guess):
+    """Exact candidate lists of the additively weighted cells, through the tree of :func:`build_tree`.
+
+    Parameters
+    ----------
+    y : (S, d) samples. xs, zs : (n, d), (n,) the sites and their lifts ``max(psi) - psi`` in tree order.
+    perm, rank : tree order -> site and its inverse.
+    tree : ``(lo, hi, start, end, left, right, centre, radius)`` from :func:`build_tree` and
+        :func:`node_geometry`. lifts : ``(zlo, slope, offset)`` from :func:`node_lifts` for ``zs``.
+    window : (S,) keep every site whose value ``|y - x_i| - psi_i`` is within ``window[s]`` of the minimum
+        (``inf``: keep the ``kmax`` best).
+    kmax : int, the most sites kept per sample (the best ones).
+    guess : (S,) a site likely to own each sample (-1: none); it only speeds the search up.
+
+    Returns
+    -------
+    cand : (S, kmax) int32 sites, best first, -1 padded. dist : (S, kmax) ``|y_s - x_cand|``.
+    count : (S,) int32 entries kept. cut_gap : (S,) for a list that the cap ``kmax`` cut short, the value gap
+        between its last and first entries (sites left out are at least that far); ``inf`` otherwise.
+    """
+    S = y.shape[0]
+    cand = np.full((S, kmax), -1, np.int32)
+    dist = np.zeros((S, kmax))
+    count = np.zeros(S, np.int32)
+    cut_gap = np.full(S, np.inf)
+    chunks = (S + CHUNK - 1) // CHUNK
+    for c in numba.prange(chunks):
+        _search(y, c * CHUNK, min(S, (c + 1) * CHUNK), xs, zs, perm, rank, tree, lifts, window, kmax, guess, cand,
+                dist, count, cut_gap)
     return cand, dist, count, cut_gap
 
 
@@ -333,8 +342,7 @@ def soft_cells(cand, dist, count, psi, eps, prob, mass):
         m = np.inf
         for l in range(k):
             v = dist[s, l] - psi[cand[s, l]]
-            if v < m:
-                m = v
+            m = min(m, v)
         z = 0.0
         for l in range(k):
             w = np.exp(-(dist[s, l] - psi[cand[s, l]] - m) / e)
@@ -448,6 +456,35 @@ def soft_laplacian_dense(cand, count, prob, eps, n, shift):
     for i in range(n):
         H[i, i] += shift
     return H
+
+
+@numba.njit(cache=True)
+def tangent_rhs(y, x, dx, cand, count, prob, eps):
+    """``r_i = (1/S) sum_s (p_si / eps_s) (w_si - sum_j p_sj w_sj)`` with ``w_sj = u_sj . dx_j``: the first-order
+    change of the soft cells' masses when the sites move by ``dx`` (``u_sj`` the unit vector from ``x_j`` to
+    ``y_s``). Moving the duals by ``-L^{-1} r`` (``L`` the soft cells' Laplacian) keeps the masses."""
+    S, d = y.shape
+    n = x.shape[0]
+    r = np.zeros(n)
+    k = cand.shape[1]
+    w = np.empty(k)
+    for s in range(S):
+        mean = 0.0
+        for l in range(count[s]):
+            j = cand[s, l]
+            acc = 0.0
+            dot = 0.0
+            for t in range(d):
+                diff = y[s, t] - x[j, t]
+                acc += diff * diff
+                dot += diff * dx[j, t]
+            w[l] = dot / np.sqrt(acc) if acc > 0.0 else 0.0
+            mean += prob[s, l] * w[l]
+        for l in range(count[s]):
+            r[cand[s, l]] += prob[s, l] * (w[l] - mean) / eps[s]
+    for j in range(n):
+        r[j] /= S
+    return r
 
 
 @numba.njit(cache=True)
