@@ -177,7 +177,9 @@ def test_refusals_and_honest_failures():
 # --- the flow ----------------------------------------------------------------------------------------------
 
 def test_flow_energy_identity_and_warm_starts(rng):
-    """d/dt W1 = -sum a_i |drift_i|^2 along an Euler run, to O(h): the residual halves with h."""
+    """d/dt W1 = -sum a_i |drift_i|^2 along an Euler run, to O(h): the residual halves with h. (The first
+    steps are left out: W1 bends sharply there, over a time of about 0.01, while the blob's nearly tied
+    particles separate, so a step of 0.05 does not resolve it.)"""
     x = 0.15 * rng.standard_normal((40, 2)) + [0.5, 1.6]
     gauss = of.Gaussian([0.0, 0.0], np.eye(2))
     resid = {}
@@ -188,7 +190,7 @@ def test_flow_energy_identity_and_warm_starts(rng):
         assert res.success
         kinetic = np.einsum("tij,tij->t", res.drift, res.drift) / x.shape[0]
         r = np.diff(res.distance) / np.diff(res.t) + kinetic[:-1]
-        resid[h] = np.max(np.abs(r))
+        resid[h] = np.max(np.abs(r[res.t[:-1] >= 0.2 - 1e-9]))
         assert resid[h] < 0.1 * kinetic.max()
         assert infos[0]["warm"] == "cold" and sum(i["warm"] == "warm" for i in infos) >= len(infos) - 2
         assert np.all(np.diff(res.distance) < 0)
