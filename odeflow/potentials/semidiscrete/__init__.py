@@ -29,9 +29,13 @@ Warm start: the solver object keeps the last particles and duals. On the next ca
 ``psi'_i = psi_i + (|T_i - x'_i|^2 - |T_i - x_i|^2) / 2`` (the power distance of each old centroid to its
 own particle is kept), and falls back to a cold start when that leaves a cell empty or is worse.
 
-Only ``loss="w2"`` is implemented: the w1 cells (additively weighted, hyperbolic boundaries) are not,
-and asking for them raises ``ValueError`` naming ``loss``. Particles need positive weights; particles
-at the same position share one cell (split in proportion to their weights).
+``loss="w1"`` takes the path ``"sampled_w1"`` (:mod:`.apollonius`, any dimension): additively weighted
+(Apollonius) cells ``L_i = {y : |y - x_i| - psi_i <= |y - x_k| - psi_k}`` on a quadrature, found by an exact
+search; ``drift`` is the mean over each cell of the unit vectors from its particle (length <= 1),
+``cost`` is W1, and ``targets`` are the cells' geometric medians (where the drift would vanish; ``clip=True``
+stops particles there). Its warm start is a tangent prediction of the duals from the previous solve. Path
+``"exact2d"`` is refused for w1 (``ValueError`` naming ``path``). Particles need positive weights;
+particles at the same position share one cell (split in proportion to their weights).
 
 Examples
 --------
@@ -86,7 +90,8 @@ def _unique_sites(x, a):
 
 
 class SemidiscreteSolver(PotentialSolver):
-    """Semi-discrete w2 potentials against a density; see the module docstring.
+    """Semi-discrete potentials against a density (w2: Laguerre cells; w1: Apollonius cells); see the module
+    docstring.
 
     Options
     -------
@@ -99,7 +104,8 @@ class SemidiscreteSolver(PotentialSolver):
     warm_start : bool
         Reuse the previous call's duals (default True).
     n_samples, epsilon, neighbours
-        Sampled path only: see :mod:`odeflow.potentials.quadrature`.
+        Sampled paths only: see :mod:`.quadrature` (w2) and :mod:`.apollonius` (w1, where ``neighbours`` is
+        the most candidate sites kept per sample, default 64).
 
     Examples
     --------
