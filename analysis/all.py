@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from . import (demo_flow, digits_flow, euler_order, image_flow, paper_2d, paper_persistence, persistence, w1_decay,
+from . import (approx_potentials, demo_flow, digits_flow, euler_order, image_flow, paper_2d, paper_persistence, persistence, w1_decay,
                w2_decay)
 
 STUDIES = [demo_flow, euler_order, w2_decay, w1_decay, persistence, paper_2d, paper_persistence, digits_flow,
-           image_flow]
+           image_flow, approx_potentials]
 
 
 def main():

@@ -20,9 +20,9 @@ def run(out="figures/demo_flow", progress=True):
     w2 = of.simulate(src, tgt, loss="w2", method="exact", h=W2_STEP, t_end=W2_T_END, progress=progress)
     w1 = of.simulate(src, tgt, loss="w1", method="exact", h=W1_STEP, t_end=W1_T_END, clip=True,
                      progress=progress)
-    # THEORY.md 3.1: Euler on equal-size clouds shrinks W2 by exactly (1 - h) per step.
+    # docs/theory.rst §3.1: Euler on equal-size clouds shrinks W2 by exactly (1 - h) per step.
     ratios = w2.distance[1:] / w2.distance[:-1]
-    # THEORY.md 3.5: with clipping, W1(t) = mean_i max(|x_i(0) - y_s(i)| - t, 0) for the initial assignment.
+    # docs/theory.rst §3.5: with clipping, W1(t) = mean_i max(|x_i(0) - y_s(i)| - t, 0) for the initial assignment.
     d0 = np.linalg.norm(of.kantorovich(src, tgt, loss="w1", method="exact").targets - src.points, axis=1)
     w1_theory = np.array([np.mean(np.maximum(d0 - t, 0.0)) for t in w1.t])
     numbers = {

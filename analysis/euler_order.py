@@ -1,15 +1,16 @@
-"""Error against step size for Euler, Heun and RK4 (THEORY.md 3.6), with fitted orders and 95% intervals.
+"""Error against step size for Euler, Heun and RK4 (docs/theory.rst §3.6), with fitted orders and 95% intervals.
 
 Panels (error = sup over recorded times of the W2 distance between the run's cloud and the reference):
 
-(a)  2-D equal-size uniform clouds (N = 100, exact LP) against the exact flow of THEORY.md 3.1: orders 1, 2, 4.
-(a') 1-D equal-size clouds (N = 200, sorting) against the quantile flow of THEORY.md 3.4 (exact W2 by sorting).
-(b)  Gaussian -> Gaussian density with method="semidiscrete" (sampled path) against ``gaussian_flow``
-     (THEORY.md 3.3), error in the Gaussian moments (W2 between the Gaussians they define), Euler only:
-     N = 256 Sobol particles, tol 1e-3, step sizes 0.4 .. 0.05. Below h = 0.05 the quantization floor
-     (about 0.02-0.03 at this N) bends the curve; larger N is out of reach of the sampled path's cost and
-     robustness (see GAUSSIAN_LIMITS). Skipped in the quick run.
-(c)  w1 with clipping on equal-size clouds against the stop-at-target flow (THEORY.md 3.5): Euler is exact
+(a)  2-D equal-size uniform clouds (N = 100, exact LP) against the exact flow of docs/theory.rst §3.1: orders 1, 2, 4.
+(a') 1-D equal-size clouds (N = 200, sorting) against the quantile flow of docs/theory.rst §3.4 (exact W2 by sorting).
+(b)  Gaussian -> Gaussian density with method="semidiscrete" (exact 2-D path, ``exact2d``) against
+     ``gaussian_flow`` (docs/theory.rst §3.3), error in the Gaussian moments (W2 between the Gaussians they
+     define), Euler only: N = 10^4 Sobol particles, tol 1e-9, t_end = 1, h = 1/10 .. 1/40 (five steps,
+     ratio about sqrt 2). The Euler gap e^-t - (1-h)^(t/h) peaks near t = 1; the errors (0.015 .. 0.062)
+     sit far above the quantization floor of the moments at this N (see GAUSSIAN_FLOOR_NOTE). Skipped in
+     the quick run.
+(c)  w1 with clipping on equal-size clouds against the stop-at-target flow (docs/theory.rst §3.5): Euler is exact
      (rounding), Heun and RK4 drop to order about 1 (the drift is discontinuous at arrival).
 
 Writes figures/euler_order.png and figures/euler_order.json; returns the numbers it shows.
@@ -65,7 +66,8 @@ def semidiscrete_available() -> bool:
     return hasattr(of, "Gaussian") and "semidiscrete" in METHODS
 
 
-def gaussian_case(hs, n=2048, target=None, method="semidiscrete", schemes=("euler",), progress=True, **options):
+def gaussian_case(hs, n=2048, target=None, method="semidiscrete", schemes=("euler",), progress=True,
+                  t_end=T_END, **options):
     """(b): particles quantizing N(M0, S0) flowing to ``target`` (default ``of.Gaussian(M1, S1)``), errors in
     the moments against ``gaussian_flow`` started from the particles' own mean and covariance. A cloud
     ``target`` (with ``method="exact"``) runs the same code on a stand-in."""
@@ -74,19 +76,19 @@ def gaussian_case(hs, n=2048, target=None, method="semidiscrete", schemes=("eule
         target = of.Gaussian(M1, S1)
     m1, s1 = (target.mean(), target.cov()) if isinstance(target, of.Cloud) else (M1, S1)
     ref = cv.gaussian_reference(src.mean(), src.cov(), m1, s1)
-    return {s: cv.step_size_study(src, target, method=method, scheme=s, hs=hs, t_end=T_END, reference=ref,
+    return {s: cv.step_size_study(src, target, method=method, scheme=s, hs=hs, t_end=t_end, reference=ref,
                                   rng=0, progress=progress, **options) for s in schemes}
 
 
-#: Gaussian panel (b): sizes the sampled semi-discrete path (the only one for a Gaussian target) can afford.
-GAUSSIAN_N, GAUSSIAN_HS, GAUSSIAN_TOL = 256, (0.4, 0.2, 0.1, 0.05), 1e-3
-#: Why (b) does not use more particles or smaller steps (measured on the 2-core dev box).
-GAUSSIAN_LIMITS = (
-    "limits: the sampled semi-discrete path (the only one for a Gaussian density) is too slow and does not "
-    "converge on this problem: N = 256 cold solve stalls at mass error 2.4e-6 > tol 1e-6 after 58 Newton "
-    "iterations, 641 candidate-list refreshes, 533 rescues (50 s); N = 512 needs 89 iterations, 240 s for "
-    "one solve, also with tol = 1e-4; epsilon = 0.5 stalls too (91 iterations, 4608 rescues). A step-size "
-    "study needs ~300 solves; at N = 512, tol 1e-3, the cold solve from the source blob fails outright.")
+#: Gaussian panel (b): the exact 2-D path (``exact2d``) at N = 10^4; steps 1/n for n = 10, 14, 20, 28, 40.
+GAUSSIAN_N, GAUSSIAN_TOL, GAUSSIAN_T_END = 10_000, 1e-9, 1.0
+GAUSSIAN_HS = tuple(1.0 / k for k in (10, 14, 20, 28, 40))
+#: Why these sizes: the pure Euler curve sup_t |e^-t - (1-h)^(t/h)| over these hs and t_end = 1 fits order
+#: 1.023 [1.014, 1.032]; larger h (0.4, 0.2) bend it (order 1.08 [1.00, 1.16] on 0.4 .. 0.05), and the
+#: quantization floor of the moments must stay well under the smallest error (0.015 at h = 1/40).
+GAUSSIAN_FLOOR_NOTE = ("floor: at N = 10^4 the measured fit (1.024 [1.016, 1.033], 117 solves, about 470 s on a "
+                       "loaded 2-core machine) is that of the pure Euler curve (1.023 [1.014, 1.032]), so the "
+                       "quantization floor does not show; the sampled path at N = 256 floored at 0.02-0.03")
 
 
 def run(out="figures/euler_order", progress=True, quick=False, gaussian=True):
@@ -99,29 +101,30 @@ def run(out="figures/euler_order", progress=True, quick=False, gaussian=True):
 
     equal = {s: cv.step_size_study(src2, tgt2, method="exact", scheme=s, hs=hs, t_end=T_END, reference="exact",
                                    progress=progress) for s in SCHEMES}
-    panels[f"(a) equal-size 2-D clouds, N = {n2}, exact LP\nvs exact flow (THEORY 3.1)"] = equal
+    panels[f"(a) equal-size 2-D clouds, N = {n2}, exact LP\nvs exact flow (docs/theory.rst §3.1)"] = equal
     numbers["equal_size"] = {"n": n2, **{s: _numbers(st) for s, st in equal.items()}}
 
     onedim = {s: cv.step_size_study(src1, tgt1, method="onedim", scheme=s, hs=hs, t_end=T_END,
                                     reference=cv.quantile_reference(src1, tgt1), progress=progress)
               for s in SCHEMES}
-    panels["(a') 1-D, N = 200, sorting\nvs quantile flow (THEORY 3.4), exact W2"] = onedim
+    panels["(a') 1-D, N = 200, sorting\nvs quantile flow (docs/theory.rst §3.4), exact W2"] = onedim
     numbers["quantile_1d"] = {"n": 200, **{s: _numbers(st) for s, st in onedim.items()}}
 
     if gaussian and semidiscrete_available() and not quick:
-        gauss = gaussian_case(GAUSSIAN_HS, n=GAUSSIAN_N, progress=progress, tol=GAUSSIAN_TOL)
-        panels[f"(b) N(m0,S0) -> N(m1,S1) density, semidiscrete (sampled)\nN = {GAUSSIAN_N}, "
-               "vs gaussian_flow (THEORY 3.3), moments"] = gauss
-        numbers["gaussian"] = {"n": GAUSSIAN_N, "hs": GAUSSIAN_HS, "tol": GAUSSIAN_TOL, "limits": GAUSSIAN_LIMITS,
+        gauss = gaussian_case(GAUSSIAN_HS, n=GAUSSIAN_N, progress=progress, tol=GAUSSIAN_TOL, t_end=GAUSSIAN_T_END)
+        panels[f"(b) N(m0,S0) -> N(m1,S1) density, semidiscrete (exact2d)\nN = {GAUSSIAN_N}, t_end = "
+               f"{GAUSSIAN_T_END:g}, vs gaussian_flow (docs/theory.rst §3.3), moments"] = gauss
+        numbers["gaussian"] = {"n": GAUSSIAN_N, "hs": GAUSSIAN_HS, "t_end": GAUSSIAN_T_END, "tol": GAUSSIAN_TOL,
+                               "path": "exact2d", "note": GAUSSIAN_FLOOR_NOTE,
                                **{s: _numbers(st) for s, st in gauss.items()}}
     else:
-        numbers["gaussian"] = {"pending": "needs of.Gaussian and method='semidiscrete' (issue 3)"
+        numbers["gaussian"] = {"pending": "needs of.Gaussian and method='semidiscrete'"
                                if not semidiscrete_available() else "skipped in the quick run" if quick
                                else "skipped: run(gaussian=False)"}
 
     w1 = {s: cv.step_size_study(src2, tgt2, loss="w1", clip=True, method="exact", scheme=s, hs=hs,
                                 t_end=W1_T_END, reference="exact", progress=progress) for s in SCHEMES}
-    panels[f"(c) w1 clipped, N = {n2}, exact LP\nvs stop-at-target flow (THEORY 3.5)"] = w1
+    panels[f"(c) w1 clipped, N = {n2}, exact LP\nvs stop-at-target flow (docs/theory.rst §3.5)"] = w1
     numbers["w1_clipped"] = {"n": n2, **{s: _numbers(st) for s, st in w1.items()}}
 
     fig = order_figure(panels, key="w2_sup", ylabel="sup_t W2(run, reference)")

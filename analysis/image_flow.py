@@ -44,7 +44,7 @@ def run(out="figures/image_flow", progress=True):
         "t": res.t, "distance": res.distance,
         "seconds": res.info["seconds"], "solves": res.n_solves,
         "last_solve": {k: info[k] for k in ("iterations", "max_mass_error", "start", "seconds")},
-        # THEORY.md 3.2: W2^2 decays like e^{-2t} down to the quantization floor (the final within-cell
+        # docs/theory.rst §3.2: W2^2 decays like e^{-2t} down to the quantization floor (the final within-cell
         # variance); the ratio of consecutive W2 is close to 1 - h while far above the floor.
         "first_ratios": (res.distance[1:6] / res.distance[:5]),
     }

@@ -1,4 +1,4 @@
-"""W1 against time for the w1 flow (THEORY.md 3.5) on equal-size uniform clouds (Gaussian blob -> ring of 8
+"""W1 against time for the w1 flow (docs/theory.rst §3.5) on equal-size uniform clouds (Gaussian blob -> ring of 8
 Gaussians, exact LP): Euler with clipping against the stop-at-target curve ``sum_i a_i max(d_i - t, 0)``, plain
 Euler (which chatters around the targets after arrival, at a W1 level of about h/2) and the rate-1 bound ``W1_0 - t``.
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from . import onedim, scaling, semidiscrete, trajectory
+from . import entropic, gauss2d_solve, laguerre3d_solve, onedim, scaling, sdot_compare, semidiscrete, trajectory
 
-BENCHMARKS = [onedim, trajectory, semidiscrete, scaling]
+BENCHMARKS = [onedim, trajectory, semidiscrete, sdot_compare, gauss2d_solve, laguerre3d_solve, entropic, scaling]
 
 
 def main():

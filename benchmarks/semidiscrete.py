@@ -2,8 +2,9 @@
 
 1. Exact 2-D path, N = 10^4 uniform particles against ``UniformBox([0,0],[1,1])``, ``tol = 1e-9``:
    best-of-k wall time (and CPU time) against the reference of sdot's damped Newton (C++), 0.52 s for
-   this problem on a 2-core machine of this kind (a published number, not timed here: sdot is not
-   installable from PyPI as a wheel). The machine is shared, so wall times are best-of-k.
+   this problem on a 2-core machine of this kind (a published number; ``benchmarks/sdot_compare.py`` times
+   sdot itself in the same run, on a Gaussian and the 3-D cube). The machine is shared, so wall times are
+   best-of-k.
 2. The claimed mass error checked independently: cells recomputed from the returned duals alone by
    Monte Carlo (nearest lifted point, cKDTree), cell counts against Binomial(M, a_i), centroids against
    ``targets`` at their standard errors.

@@ -1,9 +1,10 @@
 """Euler against Heun: order 1 against order 2, measured on a flow whose answer is known exactly.
+==============================================================================================
 
     python examples/euler_vs_heun.py          # N = 200, writes out/examples/euler_vs_heun.png
     python examples/euler_vs_heun.py --small  # N = 30, two step sizes (also: ODEFLOW_SMALL=1)
 
-On equal-size uniform clouds the exact w2 flow has W2(t) = e^{-t} W2(0) (THEORY.md 3.1). A step of
+On equal-size uniform clouds the exact w2 flow has W2(t) = e^{-t} W2(0) (docs/theory.rst §3.1). A step of
 Euler multiplies W2 by 1 - h, a step of Heun by 1 - h + h^2/2 (Heun solves the potential twice per
 step). The error at T = 1 against e^{-1} W2(0) falls like h for Euler and like h^2 for Heun.
 """
@@ -19,7 +20,7 @@ from odeflow.plotting import save
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--small", action="store_true", default=os.environ.get("ODEFLOW_SMALL") == "1")
     parser.add_argument("--out", default="out/examples")
     args = parser.parse_args(argv)

@@ -1,4 +1,5 @@
 """Why naive persistence overshoots (and frozen targets never do).
+===============================================================
 
     python examples/naive_persistence.py          # N = 300, writes out/examples/naive_persistence.png
     python examples/naive_persistence.py --small  # N = 40 (also: ODEFLOW_SMALL=1)
@@ -10,7 +11,7 @@ transport target T). The papers' persistent training then takes K cheap moves be
   (1 - eta) each move, so x ends at z - (1-eta)^K (z - x): a step of h (1 - (1-eta)^K) v, never more
   than the full Euler step h v, never past the target;
 * naive: move x <- x + eta h v K times with the stale v: a step of K eta h v. Once K eta h > 1 the
-  particle runs past T (it was only |v| away); past K eta h = 2 it ends further from T than it started.
+  particle runs past T (it was only ``|v|`` away); past K eta h = 2 it ends further from T than it started.
 """
 
 import argparse
@@ -25,7 +26,7 @@ from odeflow.plotting import save
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--small", action="store_true", default=os.environ.get("ODEFLOW_SMALL") == "1")
     parser.add_argument("--out", default="out/examples")
     args = parser.parse_args(argv)

@@ -1,4 +1,5 @@
 """Particles forming a picture: a Gaussian blob flows (w2, exact LP) onto a procedurally drawn smiley.
+===================================================================================================
 
     python examples/picture.py            # N = 600, writes out/examples/picture.gif and picture.png
     python examples/picture.py --small    # N = 120, a few frames (also: ODEFLOW_SMALL=1)
@@ -38,7 +39,7 @@ def sample_picture(mask, n, rng):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--small", action="store_true", default=os.environ.get("ODEFLOW_SMALL") == "1")
     parser.add_argument("--out", default="out/examples")
     args = parser.parse_args(argv)

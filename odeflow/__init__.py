@@ -32,7 +32,7 @@ from .simulate import SimulationResult, load, simulate
 __version__ = "0.2.0"
 
 #: Submodules loaded on first attribute access (they pull in the studies or matplotlib).
-_LAZY = ("theory", "convergence", "metrics", "persistence", "sweep", "plotting", "studies", "app")
+_LAZY = ("theory", "convergence", "metrics", "persistence", "approximation", "sweep", "plotting", "studies", "app")
 
 __all__ = [
     "Cloud", "Density", "Gaussian", "GaussianMixture", "ImageDensity", "KantorovichResult", "Loss",

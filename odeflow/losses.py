@@ -1,15 +1,15 @@
 """The two losses: their cost, the distance they define, and the drift a transport plan induces.
 
-==========  ====================  ===============  ============================================
-loss        J(mu)                 cost c(x, y)     drift at particle i (T_i its target)
-==========  ====================  ===============  ============================================
-``"w2"``    1/2 W2^2(mu, mu_d)    1/2 |x - y|^2    ``T_i - x_i`` with T_i the barycentric target
-``"w1"``    W1(mu, mu_d)          |x - y|          plan-weighted mean of unit vectors ``(y_j - x_i)/|y_j - x_i|``
-==========  ====================  ===============  ============================================
+==========  ====================  ===================  ============================================
+loss        J(mu)                 cost c(x, y)         drift at particle i (T_i its target)
+==========  ====================  ===================  ============================================
+``"w2"``    1/2 W2^2(mu, mu_d)    ``1/2 |x - y|^2``    ``T_i - x_i`` with T_i the barycentric target
+``"w1"``    W1(mu, mu_d)          ``|x - y|``          plan-weighted mean of unit vectors ``(y_j - x_i)/|y_j - x_i|``
+==========  ====================  ===================  ============================================
 
 For w1, when a particle's mass is split between targets in different directions the mean of unit
 vectors is shorter than 1; mass already sitting on its target contributes 0. So every w1 drift has
-norm <= 1 (THEORY.md section 1).
+norm <= 1 (theory :ref:`§1 <theory-conventions>`).
 
 This module sits just above :mod:`odeflow.measures`: the potential solvers need the cost and the drift
 rule to fill :attr:`KantorovichResult.drift`, so it is imported by :mod:`odeflow.potentials`.

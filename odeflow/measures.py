@@ -266,7 +266,7 @@ class GaussianMixture(Density):
 
 
 class UniformBox(Density):
-    """The uniform law on the box ``[low_1, high_1] x ... x [low_d, high_d]``.
+    """The uniform law on the box ``prod_k [low_k, high_k]`` with corners ``low`` and ``high``.
 
     In two dimensions the semi-discrete method solves it exactly (polygonal Laguerre cells).
 

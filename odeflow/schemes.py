@@ -2,12 +2,12 @@
 
 A scheme advances all particles by one step ``h``. The drift field is a callable
 ``field(points) -> KantorovichResult`` that solves a fresh Kantorovich problem at ``points``; every
-stage of a Runge-Kutta scheme calls it once (THEORY.md section 2). The first stage is always the
+stage of a Runge-Kutta scheme calls it once (theory :ref:`§2 <theory-stepping>`). The first stage is always the
 potential at the step's start, which the caller already has (it also gives the recorded distance).
 
 Schemes
 -------
-``"euler"``  order 1, 1 solve/step; supports persistence (THEORY.md section 2) and w1 clipping
+``"euler"``  order 1, 1 solve/step; supports persistence (theory :ref:`§2 <theory-stepping>`) and w1 clipping
 ``"heun"``   order 2 (explicit trapezoid), 2 solves/step
 ``"rk4"``    order 4 (classical Runge-Kutta), 4 solves/step
 
@@ -53,7 +53,7 @@ class Scheme:
     ----------
     clip : bool
         Shorten every particle's step so that it stops at its (first-stage) target: the w1
-        stop-at-target scheme of THEORY.md section 3.5. Runge-Kutta stage positions are clipped the
+        stop-at-target scheme of theory :ref:`§3.5 <theory-w1>`. Runge-Kutta stage positions are clipped the
         same way, so no stage evaluates the drift beyond a particle's target (without that, a particle
         within ``h`` of its target sees the drift reverse at the stage and Heun's or RK4's increment
         cancels: the particle never arrives).

@@ -1,6 +1,6 @@
 """Hypothesis strategies for odeflow's property tests: clouds, pairs of clouds, step sizes, isometries.
 
-Two families of clouds, because the theorems of THEORY.md come in two kinds:
+Two families of clouds, because the theorems of the theory page (docs/theory.rst) come in two kinds:
 
 * :func:`clouds` and :func:`cloud_pairs` (*any* clouds) stress the statements that hold for every input:
   duality, monotonicity, distances, the Euler inequality. They produce the nasty cases on purpose:
@@ -16,7 +16,7 @@ Two families of clouds, because the theorems of THEORY.md come in two kinds:
   another optimal plan.
 
 Every strategy takes keyword arguments to pin a dimension, a size or a weighting, so a property can ask
-for exactly the class of inputs its theorem is about (e.g. equal-size uniform clouds for THEORY 3.1).
+for exactly the class of inputs its theorem is about (e.g. equal-size uniform clouds for docs/theory.rst §3.1).
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def cloud_pairs(draw, *, d=None, n=None, equal_size=False, uniform=False, weight
     d, n : int, optional
         Pin the dimension, or the number of particles.
     equal_size : bool
-        Same number of points on both sides (THEORY 3.1 and 3.5 need it, with ``uniform``).
+        Same number of points on both sides (docs/theory.rst §3.1 and §3.5 need it, with ``uniform``).
     uniform : bool
         Uniform weights on both sides (else each side draws its own weighting).
     weighting : str, optional

@@ -1,6 +1,5 @@
 """Teaching figures: the GIF animation and the snapshot grid (odeflow.plotting)."""
 
-import numpy as np
 import pytest
 from PIL import Image
 

@@ -14,7 +14,8 @@ import odeflow as of
 
 PACKAGE = Path(of.__file__).parent
 #: Public alias modules (they only point into studies/ and app/).
-ALIASES = {"odeflow.theory", "odeflow.convergence", "odeflow.metrics", "odeflow.persistence", "odeflow.sweep",
+ALIASES = {"odeflow.theory", "odeflow.convergence", "odeflow.metrics", "odeflow.persistence", "odeflow.approximation",
+           "odeflow.sweep",
            "odeflow.plotting", "odeflow.cli"}
 MAX_MODULE_LINES = 600
 MAX_FUNCTION_LINES = 80
@@ -64,7 +65,7 @@ def _layer(name):
     if name.startswith("odeflow.app") or name in {"odeflow.sweep", "odeflow.plotting", "odeflow.cli", "odeflow.__main__"}:
         return 2
     if name.startswith("odeflow.studies") or name in {"odeflow.theory", "odeflow.convergence", "odeflow.metrics",
-                                                      "odeflow.persistence"}:
+                                                      "odeflow.persistence", "odeflow.approximation"}:
         return 1
     return 0
 

@@ -1,4 +1,4 @@
-"""Within-cell variance of the semi-discrete solver (THEORY.md 3.2) and the W2 energy identity on its solves,
+"""Within-cell variance of the semi-discrete solver (docs/theory.rst §3.2) and the W2 energy identity on its solves,
 checked against independent fine-grid integrals of the cells recomputed from the duals alone."""
 
 import numpy as np
@@ -98,9 +98,13 @@ def test_sampled_cell_variance_and_cost_are_those_of_its_quadrature(rng):
 
 def test_gaussian_single_particle_variance_is_the_trace(rng):
     g = of.Gaussian([1.0, -1.0], [[1.0, 0.3], [0.3, 0.5]])
-    pot = of.kantorovich([[0.0, 0.0]], g, method="semidiscrete", n_samples=50_000, rng=0)
+    pot = of.kantorovich([[0.0, 0.0]], g, method="semidiscrete", n_samples=50_000, rng=0, path="sampled")
     assert pot.info["cell_variance"].sum() == pytest.approx(1.5, rel=0.02)
     assert 2 * pot.cost == pytest.approx(1.5 + 2.0, rel=0.02)  # trace + |mean|^2
+    exact = of.kantorovich([[0.0, 0.0]], g, method="semidiscrete")  # exact 2-D Gaussian cells
+    assert exact.info["path"] == "exact2d"
+    assert exact.info["cell_variance"].sum() == pytest.approx(1.5, rel=1e-12)
+    assert 2 * exact.cost == pytest.approx(1.5 + 2.0, rel=1e-12)
 
 
 def test_coincident_particles_split_their_cell_variance():

@@ -88,7 +88,7 @@ def test_run_from_flags_writes_npz_json_png(tmp_path, capsys):
     src, tgt = of.datasets.problem("ring8", 40, rng=np.random.default_rng(3))
     res = of.simulate(src, tgt, h=0.25, t_end=0.5, progress=False)
     assert record["final_distance"] == res.distance[-1] and np.array_equal(target, tgt.points)
-    # w2 Euler on equal-size uniform clouds shrinks W2 by exactly (1 - h) per step (THEORY.md 3.1).
+    # w2 Euler on equal-size uniform clouds shrinks W2 by exactly (1 - h) per step (docs/theory.rst §3.1).
     d = np.array(record["distance"])
     assert np.allclose(d[1:] / d[:-1], 0.75, rtol=0, atol=1e-9)
 
@@ -165,7 +165,7 @@ def test_study(tmp_path, capsys):
     errors = np.array(result["errors"])
     assert result["hs"] == [0.2, 0.1, 0.05] and errors.shape == (3,)
     assert np.all(errors > 0) and np.all(np.diff(errors) < 0)
-    assert abs(result["order"] - 1) < 0.3  # Euler is first order (THEORY.md section 2)
+    assert abs(result["order"] - 1) < 0.3  # Euler is first order (docs/theory.rst §2)
     lo, hi = result["order_interval"]
     assert lo <= result["order"] <= hi
 

@@ -156,7 +156,7 @@ def test_decay_study_rate_floor_and_identity(rng):
     assert abs(study.rate + 1) < 0.02
     assert study.floor_reached
     assert study.floor == pytest.approx(np.sqrt(study.variance[-1]), rel=1e-3)
-    # THEORY 3.2, one Euler step: W2^2_{n+1} <= (1-h)^2 W2^2_n + h(2-h) V_n
+    # docs/theory.rst §3.2, one Euler step: W2^2_{n+1} <= (1-h)^2 W2^2_n + h(2-h) V_n
     assert study.one_step_violation < 1e-12
     # the identity's forward-difference residual is Euler's own h * kinetic term plus little else
     assert study.identity_max <= h / 2 + study.identity_euler_excess + 1e-12

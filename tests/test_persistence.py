@@ -1,4 +1,4 @@
-"""odeflow.persistence: effective steps measured against h(1-(1-eta)^K) and K eta h (THEORY.md section 2)."""
+"""odeflow.persistence: effective steps measured against h(1-(1-eta)^K) and K eta h (docs/theory.rst §2)."""
 
 import json
 

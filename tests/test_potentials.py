@@ -1,4 +1,4 @@
-"""Exact and 1-D potentials against POT, and the duality facts of THEORY.md section 1."""
+"""Exact and 1-D potentials against POT, and the duality facts of docs/theory.rst §1."""
 
 import numpy as np
 import ot

@@ -1,4 +1,4 @@
-"""Property-based tests of the theorems of THEORY.md (section 4, and items 1, 2, 4, 5 of section 3).
+"""Property-based tests of the theorems of the theory page, docs/theory.rst (§4, and §3.1, §3.2, §3.4, §3.5).
 
 Each property's docstring names the statement it checks. Inputs come from ``tests/strategies.py``;
 how many examples run is set by the hypothesis profile (``tests/conftest.py``: ``ci`` or ``dev``).
@@ -141,11 +141,11 @@ def pair_with_method(data, **pair_kwargs):
     return src, tgt, method
 
 
-# --- THEORY 4: duality ------------------------------------------------------------------------------
+# --- docs/theory.rst §4: duality ------------------------------------------------------------------
 
 @given(data=st.data(), loss=losses)
 def test_duals_are_feasible(data, loss):
-    """THEORY 1/4, dual feasibility: ``f_i + g_j <= c(x_i, y_j)`` for every i, j, every exact potential
+    """docs/theory.rst §1 and §4, dual feasibility: ``f_i + g_j <= c(x_i, y_j)`` for every i, j, every exact potential
     (network simplex in any dimension, sorting in 1-D), whatever the weights, ties or scale."""
     src, tgt, method = pair_with_method(data)
     pot = solve(src, tgt, loss, method)
@@ -158,7 +158,7 @@ def test_duals_are_feasible(data, loss):
 
 @given(data=st.data(), loss=losses)
 def test_complementary_slackness(data, loss):
-    """THEORY 1/4, complementary slackness: ``f_i + g_j = c(x_i, y_j)`` wherever the plan carries mass."""
+    """docs/theory.rst §1, §4, complementary slackness: ``f_i + g_j = c(x_i, y_j)`` where the plan carries mass."""
     src, tgt, method = pair_with_method(data)
     pot = solve(src, tgt, loss, method)
     rows, cols = pot.plan.nonzero()
@@ -171,7 +171,7 @@ def test_complementary_slackness(data, loss):
 
 @given(data=st.data(), loss=losses)
 def test_plan_is_a_coupling_with_zero_duality_gap(data, loss):
-    """THEORY 1/4, zero gap: the plan is a coupling of (a, b) and
+    """docs/theory.rst §1 and §4, zero gap: the plan is a coupling of (a, b) and
     ``sum a_i f_i + sum b_j g_j = sum pi_ij c_ij = cost``. With feasibility and slackness this certifies
     optimality independently of the solver."""
     src, tgt, method = pair_with_method(data)
@@ -191,7 +191,7 @@ def test_plan_is_a_coupling_with_zero_duality_gap(data, loss):
 
 @given(data=st.data(), loss=losses)
 def test_plans_are_c_cyclically_monotone(data, loss):
-    """THEORY 4, c-cyclical monotonicity: for support points ``(x_i1, y_j1) ... (x_ik, y_jk)`` of the plan,
+    """docs/theory.rst §4, c-cyclical monotonicity: for support points ``(x_i1, y_j1) ... (x_ik, y_jk)`` of the plan,
     ``sum_l c(x_il, y_jl) <= sum_l c(x_il, y_j(l+1))``; every 2-cycle is checked, and drawn k-cycles."""
     src, tgt, method = pair_with_method(data)
     pot = solve(src, tgt, loss, method)
@@ -211,7 +211,7 @@ def test_plans_are_c_cyclically_monotone(data, loss):
 
 @given(data=st.data())
 def test_w1_potentials_are_1_lipschitz(data):
-    """THEORY 4, w1: the potential is 1-Lipschitz. On particles with mass, ``f_i`` is the c-transform
+    """docs/theory.rst §4, w1: the potential is 1-Lipschitz. On particles with mass, ``f_i`` is the c-transform
     ``min_j |x_i - y_j| - g_j`` (a minimum of 1-Lipschitz functions), so ``|f_i - f_k| <= |x_i - x_k|``;
     likewise ``|g_j - g_l| <= |y_j - y_l|`` on targets with mass."""
     src, tgt, method = pair_with_method(data)
@@ -224,11 +224,11 @@ def test_w1_potentials_are_1_lipschitz(data):
         assert (np.abs(u[:, None] - u[None, :]) - dist).max() <= tol
 
 
-# --- THEORY 1: the drift rules ---------------------------------------------------------------------
+# --- docs/theory.rst §1: the drift rules ----------------------------------------------------------
 
 @given(data=st.data())
 def test_w2_targets_are_weighted_barycentres(data):
-    """THEORY 1, w2: ``T_i = sum_j pi_ij y_j / a_i`` (weighted by the plan, divided by the particle's
+    """docs/theory.rst §1, w2: ``T_i = sum_j pi_ij y_j / a_i`` (weighted by the plan, divided by the particle's
     mass) and ``drift = T - x``; a massless particle is sent to a minimiser of ``c(x_i, y_j) - g_j``.
 
     The particle's mass is read as its plan row sum ``sum_j pi_ij`` (equal to ``a_i`` to rounding, see the
@@ -255,7 +255,7 @@ def test_w2_targets_are_weighted_barycentres(data):
 
 @given(data=st.data())
 def test_w1_drift_is_mean_unit_vector_of_norm_at_most_one(data):
-    """THEORY 1/4, w1: the drift is the plan-weighted mean of unit vectors ``(y_j - x_i)/|y_j - x_i|``
+    """docs/theory.rst §1 and §4, w1: the drift is the plan-weighted mean of unit vectors ``(y_j - x_i)/|y_j - x_i|``
     (0 for mass already on its target), so every drift has norm <= 1. (Weights: the plan's row sums, as
     for the w2 targets.)"""
     src, tgt, method = pair_with_method(data)
@@ -272,7 +272,7 @@ def test_w1_drift_is_mean_unit_vector_of_norm_at_most_one(data):
     np.testing.assert_allclose(pot.drift[live], expected, rtol=0, atol=SAFETY * (tgt.n + 1) * EPS)
 
 
-# --- THEORY 3.2: general clouds ---------------------------------------------------------------------
+# --- docs/theory.rst §3.2: general clouds ---------------------------------------------------------
 
 def within_cell_variance(pot, tgt):
     """``V = sum_ij pi_ij |T_i - y_j|^2`` from the potential's own plan and targets."""
@@ -283,7 +283,7 @@ def within_cell_variance(pot, tgt):
 
 @given(data=st.data())
 def test_w2_pythagorean_split(data):
-    """THEORY 3.2: ``W2^2(mu, mu_d) = sum_i a_i |x_i - T_i|^2 + V`` with ``V = sum_ij pi_ij |T_i - y_j|^2``."""
+    """docs/theory.rst §3.2: ``W2^2(mu, mu_d) = sum_i a_i |x_i - T_i|^2 + V``, ``V = sum_ij pi_ij |T_i - y_j|^2``."""
     src, tgt, method = pair_with_method(data)
     pot = solve(src, tgt, "w2", method)
     V = within_cell_variance(pot, tgt)
@@ -294,7 +294,7 @@ def test_w2_pythagorean_split(data):
 
 @given(data=st.data(), h=step_sizes())
 def test_w2_one_euler_step_inequality(data, h):
-    """THEORY 3.2: one Euler step of any size ``h`` in [0, 1] satisfies
+    """docs/theory.rst §3.2: one Euler step of any size ``h`` in [0, 1] satisfies
     ``W2^2(mu_{n+1}, mu_d) <= (1-h)^2 W2^2(mu_n, mu_d) + h(2-h) V_n``, with ``V_n`` from the plan that drove
     the step; and the step does not increase W2."""
     src, tgt, method = pair_with_method(data)
@@ -310,11 +310,11 @@ def test_w2_one_euler_step_inequality(data, h):
     assert w2sq_next <= w2sq + tol  # the bound is a convex combination of W2^2 and V <= W2^2
 
 
-# --- THEORY 3.1: equal-size uniform clouds, w2 -----------------------------------------------------
+# --- docs/theory.rst §3.1: equal-size uniform clouds, w2 ------------------------------------------
 
 @given(data=st.data(), h=positive_step_sizes, steps=st.integers(1, 4))
 def test_w2_equal_size_euler_ratio_is_one_minus_h(data, h, steps):
-    """THEORY 3.1: for equal-size uniform clouds the optimal assignment is never split, so every Euler
+    """docs/theory.rst §3.1: for equal-size uniform clouds the optimal assignment is never split, so every Euler
     step multiplies W2 by exactly ``1 - h``: ``W2(mu_{n+1}) = (1-h) W2(mu_n)``, to rounding."""
     src, tgt, method = pair_with_method(data, equal_size=True, uniform=True)
     res = of.simulate(src, tgt, loss="w2", method=method, h=h, t_end=steps * h, progress=False)
@@ -325,12 +325,12 @@ def test_w2_equal_size_euler_ratio_is_one_minus_h(data, h, steps):
     np.testing.assert_allclose(w2sq[1:], (1 - hs) ** 2 * w2sq[:-1], rtol=0, atol=tol)
 
 
-# --- THEORY 3.5: w1 --------------------------------------------------------------------------------
+# --- docs/theory.rst §3.5: w1 ---------------------------------------------------------------------
 
 @given(data=st.data(), scheme=schemes, clip=st.booleans(), frac=positive_fractions,
        steps=st.integers(1, 3))
 def test_w1_loses_at_most_h_per_step(data, scheme, clip, frac, steps):
-    """THEORY 3.5: for any scheme (Euler, Heun, RK4; clipped or not) and any weights,
+    """docs/theory.rst §3.5: for any scheme (Euler, Heun, RK4; clipped or not) and any weights,
     ``W1(mu_{n+1}, mu_d) >= W1(mu_n, mu_d) - h``: no particle moves farther than ``h`` in a step."""
     src, tgt, method = pair_with_method(data)
     h = frac * (length_scale(src.points, tgt.points) or 1.0)
@@ -344,7 +344,7 @@ def test_w1_loses_at_most_h_per_step(data, scheme, clip, frac, steps):
 
 @given(data=st.data(), frac=positive_fractions)
 def test_w1_equal_size_unit_speed_before_arrival(data, frac):
-    """THEORY 3.5: for equal-size uniform clouds every particle moves at unit speed toward its target, so
+    """docs/theory.rst §3.5: for equal-size uniform clouds every particle moves at unit speed toward its target, so
     a step of ``h`` no longer than any remaining distance gives ``W1(mu_{n+1}) = W1(mu_n) - h m``, ``m`` the
     mass not yet on its target (``m = 1`` while no particle has arrived)."""
     src, tgt, method = pair_with_method(data, equal_size=True, uniform=True)
@@ -362,7 +362,7 @@ def test_w1_equal_size_unit_speed_before_arrival(data, frac):
 
 @given(data=st.data(), frac=fractions)
 def test_w1_clipped_step_is_exact(data, frac):
-    """THEORY 3.5: with the step clipped at arrival (``min(h, distance)``), equal-size uniform clouds give
+    """docs/theory.rst §3.5: with the step clipped at arrival (``min(h, distance)``), equal-size uniform clouds give
     ``W1(mu_{n+1}) = sum_i a_i max(|x_i - y_s(i)| - h, 0)`` exactly, for every ``h`` (arrivals included)."""
     src, tgt, method = pair_with_method(data, equal_size=True, uniform=True)
     pot = solve(src, tgt, "w1", method)
@@ -374,11 +374,11 @@ def test_w1_clipped_step_is_exact(data, frac):
     assert abs(solve(nxt, tgt, "w1", method).cost - expected) <= tol
 
 
-# --- THEORY 3.4: one dimension ---------------------------------------------------------------------
+# --- docs/theory.rst §3.4: one dimension ----------------------------------------------------------
 
 @given(pair=cloud_pairs(d=1), loss=losses)
 def test_onedim_cost_equals_exact(pair, loss):
-    """THEORY 3.4: in 1-D the monotone (sorted) plan is optimal for w2 and w1, for any weights: the
+    """docs/theory.rst §3.4: in 1-D the monotone (sorted) plan is optimal for w2 and w1, for any weights: the
     ``onedim`` cost equals the network simplex's, ties and zero weights included."""
     src, tgt = pair
     exact = solve(src, tgt, loss, "exact")
@@ -389,7 +389,7 @@ def test_onedim_cost_equals_exact(pair, loss):
 
 @given(pair=generic_cloud_pairs(d=1), loss=losses)
 def test_onedim_drift_equals_exact_without_ties(pair, loss):
-    """THEORY 3.4: without ties (distinct points, no particle on a target point) the drift is a function
+    """docs/theory.rst §3.4: without ties (distinct points, no particle on a target point) the drift is a function
     of the input even where plans are not unique (w1), so ``onedim`` and ``exact`` drifts agree."""
     src, tgt = pair
     exact = solve(src, tgt, loss, "exact")
@@ -418,7 +418,7 @@ def unsplit_1d_pairs(draw):
 
 @given(pair=unsplit_1d_pairs(), h=positive_step_sizes, steps=st.integers(1, 4), data=st.data())
 def test_onedim_euler_moves_each_quantile(pair, h, steps, data):
-    """THEORY 3.4: when no particle's mass is split, Euler moves every quantile linearly:
+    """docs/theory.rst §3.4: when no particle's mass is split, Euler moves every quantile linearly:
     ``Q_n = Q_d + prod_k (1 - h_k) (Q_0 - Q_d)`` (the measure of the particles, compared by W1 on the line).
 
     The sorting method never splits these pairs. The network simplex is also used when the particles
@@ -439,11 +439,11 @@ def test_onedim_euler_moves_each_quantile(pair, h, steps, data):
         assert w1_on_the_line(pts, src.weights, predicted, w) <= tol
 
 
-# --- THEORY 4: distances ---------------------------------------------------------------------------
+# --- docs/theory.rst §4: distances ----------------------------------------------------------------
 
 @given(pair=cloud_pairs(), p=st.sampled_from([1, 2]))
 def test_distances_are_symmetric_and_vanish_on_the_diagonal(pair, p):
-    """THEORY 4: ``W_p(mu, nu) = W_p(nu, mu)`` and ``W_p(mu, mu) = 0`` (p = 1, 2; any weights)."""
+    """docs/theory.rst §4: ``W_p(mu, nu) = W_p(nu, mu)`` and ``W_p(mu, mu) = 0`` (p = 1, 2; any weights)."""
     src, tgt = pair
     forward, backward = of.wasserstein(src, tgt, p=p), of.wasserstein(tgt, src, p=p)
     loss = f"w{p}"
@@ -464,7 +464,7 @@ def cloud_triples(draw):
 
 @given(triple=cloud_triples(), p=st.sampled_from([1, 2]))
 def test_triangle_inequality(triple, p):
-    """THEORY 4: ``W_p(mu, rho) <= W_p(mu, nu) + W_p(nu, rho)`` for p = 1, 2."""
+    """docs/theory.rst §4: ``W_p(mu, rho) <= W_p(mu, nu) + W_p(nu, rho)`` for p = 1, 2."""
     mu, nu, rho = triple
     direct = of.wasserstein(mu, rho, p=p)
     via = of.wasserstein(mu, nu, p=p) + of.wasserstein(nu, rho, p=p)
@@ -474,7 +474,7 @@ def test_triangle_inequality(triple, p):
 
 @given(data=st.data(), p=st.sampled_from([1, 2]))
 def test_distances_are_invariant_under_isometries_and_relabelling(data, p):
-    """THEORY 4: translating and rotating (or reflecting) both clouds, and relabelling particles, leaves
+    """docs/theory.rst §4: translating and rotating (or reflecting) both clouds, and relabelling particles, leaves
     W1 and W2 unchanged. This holds for every input, ties included (only plans may change)."""
     d = data.draw(dims, label="d")
     Q = data.draw(orthogonal_matrices(d), label="Q")
@@ -493,7 +493,7 @@ def test_distances_are_invariant_under_isometries_and_relabelling(data, p):
 @given(pair=cloud_pairs(), p=st.sampled_from([1, 2]), log_lam=st.floats(-3, 3),
        sign=st.sampled_from([1.0, -1.0]))
 def test_distances_scale_with_the_clouds(pair, p, log_lam, sign):
-    """THEORY 4: scaling both clouds by ``lambda`` scales W2 and W1 by ``|lambda|``."""
+    """docs/theory.rst §4: scaling both clouds by ``lambda`` scales W2 and W1 by ``|lambda|``."""
     src, tgt = pair
     lam = sign * 10.0**log_lam
     base = of.wasserstein(src, tgt, p=p)
@@ -503,7 +503,7 @@ def test_distances_scale_with_the_clouds(pair, p, log_lam, sign):
     assert abs(scaled / abs(lam) - base) <= 2 * distance_tol(p, base, tol_c)
 
 
-# --- THEORY 4: equivariance of the flow (generic clouds: unique plans) -----------------------------
+# --- docs/theory.rst §4: equivariance of the flow (generic clouds: unique plans) ------------------
 
 def trajectory(src, tgt, loss, scheme, h, steps, method):
     res = of.simulate(src, tgt, loss=loss, method=method, scheme=scheme, h=h, t_end=steps * h,
@@ -562,7 +562,7 @@ def assert_distances_match(actual, expected, loss, *point_sets):
 
 @given(data=st.data(), loss=losses)
 def test_flow_is_translation_equivariant(data, loss):
-    """THEORY 4: translating both clouds by ``c`` translates the trajectory by ``c`` (any scheme) and
+    """docs/theory.rst §4: translating both clouds by ``c`` translates the trajectory by ``c`` (any scheme) and
     leaves the distances unchanged."""
     d = data.draw(dims, label="d")
     unit_c = data.draw(point_arrays(1, d, geometry="grid", scale=1.0), label="c / L")
@@ -578,7 +578,7 @@ def test_flow_is_translation_equivariant(data, loss):
 
 @given(data=st.data(), loss=losses)
 def test_flow_is_rotation_equivariant(data, loss):
-    """THEORY 4: rotating or reflecting both clouds by an orthogonal ``Q`` maps the trajectory by ``Q``
+    """docs/theory.rst §4: rotating or reflecting both clouds by an orthogonal ``Q`` maps the trajectory by ``Q``
     (any scheme) and leaves the distances unchanged."""
     d = data.draw(dims, label="d")
     Q = data.draw(orthogonal_matrices(d), label="Q")
@@ -593,7 +593,7 @@ def test_flow_is_rotation_equivariant(data, loss):
 
 @given(data=st.data(), loss=losses)
 def test_flow_is_permutation_equivariant(data, loss):
-    """THEORY 4: relabelling the particles (points with their weights) relabels the trajectory the same
+    """docs/theory.rst §4: relabelling the particles (points with their weights) relabels the trajectory the same
     way; relabelling the target points changes nothing."""
     perm_seed = data.draw(seeds, label="permutation seed")
     src, tgt, method, scheme, steps, h = flow_setup(data, loss, data.draw(dims, label="d"))
@@ -606,7 +606,7 @@ def test_flow_is_permutation_equivariant(data, loss):
     assert_distances_match(moved.distance, base.distance, loss, src.points, tgt.points)
 
 
-# --- THEORY 1: semi-discrete (density targets), exact 2-D path --------------------------------------
+# --- docs/theory.rst §1: semi-discrete (density targets), exact 2-D path --------------------------
 # Oracle, independent of odeflow's Qhull triangulation and numba clipping: the Laguerre cell of site i is
 # the rectangle clipped (Sutherland-Hodgman) by the half-planes of *every* other site,
 #   L_i = {y : (x_j - x_i) . y <= (|x_j|^2 - |x_i|^2) / 2 - psi_j + psi_i},
@@ -742,7 +742,7 @@ def solve_semidiscrete(cloud, density, **options):
 
 @given(problem=semidiscrete_problems())
 def test_semidiscrete_cells_hold_the_weights_and_targets_are_their_centroids(problem):
-    """THEORY 1: at the semi-discrete optimum the Laguerre cells ``L_i`` of the returned duals partition the
+    """docs/theory.rst §1: at the semi-discrete optimum the Laguerre cells ``L_i`` of the returned duals partition the
     density's support, each holds its particle's mass (``|mu(L_i) - a_i| <= max_mass_error a_i``, and
     ``max_mass_error <= tol``), ``targets`` are the cells' centroids (inside the box), ``drift = T - x``,
     ``cost = sum_i int_{L_i} |y - x_i|^2/2 dmu``, and ``sum_i a_i T_i`` is the density's mean. Checked
@@ -771,7 +771,7 @@ def test_semidiscrete_cells_hold_the_weights_and_targets_are_their_centroids(pro
 
 @given(problem=semidiscrete_problems(), k=st.integers(8, 24))
 def test_semidiscrete_cost_matches_the_lp_against_a_fine_grid(problem, k):
-    """THEORY 1 and 4: the semi-discrete cost is ``W2^2(alpha, mu) / 2``. Replacing ``mu`` by its midpoint
+    """docs/theory.rst §1 and §4: the semi-discrete cost is ``W2^2(alpha, mu) / 2``. Replacing ``mu`` by its midpoint
     quadrature ``mu_h`` on a grid of ``k x k`` cells per pixel (spacing ``dx, dy``) moves every bit of mass
     at most ``delta = |(dx, dy)| / 2``, so ``|W2(alpha, mu) - W2(alpha, mu_h)| <= W2(mu, mu_h) <= delta``
     (triangle inequality); the exact LP (POT) gives ``W2(alpha, mu_h)``. The solved cells hold masses
@@ -798,7 +798,7 @@ def test_semidiscrete_cost_matches_the_lp_against_a_fine_grid(problem, k):
 
 @given(problem=semidiscrete_problems(), shift=st.tuples(st.integers(-8, 8), st.integers(-8, 8)))
 def test_semidiscrete_solve_is_translation_equivariant(problem, shift):
-    """THEORY 4 (equivariance): translating the particles and the density by ``t`` translates the targets
+    """docs/theory.rst §4 (equivariance): translating the particles and the density by ``t`` translates the targets
     by ``t`` and leaves the drift, the cost and the duals (up to an additive constant) unchanged: the
     cell test ``|y - x_i|^2/2 - psi_i`` is invariant under ``(x, y) -> (x + t, y + t)``. Both solves stop
     within ``tol``, so the cells agree to that tolerance; targets are compared to the cell radius times it,

@@ -1,4 +1,4 @@
-"""Runge-Kutta factors and persistence (THEORY.md section 2) on equal-size clouds."""
+"""Runge-Kutta factors and persistence (docs/theory.rst §2) on equal-size clouds."""
 
 import numpy as np
 import pytest

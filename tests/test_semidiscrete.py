@@ -66,7 +66,7 @@ def test_density_samplers(rng):
 # --- exact 2-D path: independent Monte Carlo check -------------------------------------------------
 
 def monte_carlo_cells(x, psi, density, m, rng):
-    """Cells recomputed from the duals alone: nearest lifted point (THEORY.md 1) for m samples."""
+    """Cells recomputed from the duals alone: nearest lifted point (docs/theory.rst §1) for m samples."""
     lift = np.sqrt(np.max(2 * psi) - 2 * psi)
     _, idx = cKDTree(np.column_stack([x, lift])).query(np.column_stack([y := density.sample(m, rng), np.zeros(m)]))
     n = x.shape[0]
@@ -170,7 +170,12 @@ def test_semidiscrete_option_errors(rng):
     with pytest.raises(ValueError, match="^path"):  # w1 has only the sampled path (tests/test_w1_semidiscrete.py)
         of.kantorovich(x, BOX, loss="w1", method="semidiscrete", path="exact2d")
     with pytest.raises(ValueError, match="^path"):
-        of.kantorovich(x, of.Gaussian([0, 0], np.eye(2)), method="semidiscrete", path="exact2d")
+        of.kantorovich(rng.random((10, 3)), of.UniformBox([0] * 3, [1] * 3), loss="w1", method="semidiscrete",
+                       path="exact3d")
+    with pytest.raises(ValueError, match="^path"):  # no exact cells for a 3-D Gaussian
+        of.kantorovich(rng.random((10, 3)), of.Gaussian(np.zeros(3), np.eye(3)), method="semidiscrete", path="exact2d")
+    with pytest.raises(ValueError, match="^path"):
+        of.kantorovich(x, of.Gaussian([0, 0], np.eye(2)), method="semidiscrete", path="exact3d")
     with pytest.raises(ValueError, match="^n_samples"):
         of.kantorovich(x, BOX, method="semidiscrete", n_samples=100)
     with pytest.raises(ValueError, match="^tol"):
@@ -193,7 +198,7 @@ def test_sampled_path_converges_to_the_exact_lp_on_its_quadrature(rng):
         pot = solver.solve(of.Cloud(x))
         assert pot.success and pot.info["path"] == "sampled" and pot.info["max_mass_error"] <= 1e-6
         lp = of.kantorovich(x, solver._quad.samples, method="exact")
-        ell = np.sqrt(pot.info["spacing2"])
+        ell = np.sqrt(1.0 / x.shape[0])  # a cell's linear size in the unit box
         errors.append(np.abs(pot.targets - lp.targets).max() / ell)
         gaps.append(pot.cost / lp.cost - 1.0)
     assert errors[-1] < 0.03 and errors[-1] < errors[0] / 3, errors
@@ -205,7 +210,8 @@ def test_sampled_path_agrees_with_exact2d_within_quadrature_error(rng):
     x = rng.random((n, 2))
     exact = of.kantorovich(x, BOX, method="semidiscrete")
     sampled = of.kantorovich(x, BOX, method="semidiscrete", path="sampled", n_samples=S, rng=1)
-    assert sampled.success and sampled.info["quadrature_error"] == pytest.approx(1 / np.sqrt(S / n))
+    # randomized QMC: the estimated rms cell-mass error is below the i.i.d. binomial error 1/sqrt(S/n)
+    assert sampled.success and 0 < sampled.info["quadrature_error"] <= 1 / np.sqrt(S / n)
     # centroid of a cell with S/n samples: standard error ~ cell radius / sqrt(S/n) ~ 0.1 l here
     ell = np.sqrt(1.0 / n)
     rms = np.sqrt(np.mean(np.sum((sampled.targets - exact.targets) ** 2, 1)))
@@ -224,7 +230,7 @@ def test_sampled_path_in_three_dimensions(rng):
 
 
 def bures_flow(m0, S0, m1, S1, s):
-    """Closed form of THEORY.md 3.3 at geodesic time s: mean and covariance of ((1-s) I + s A)# N(m0, S0)."""
+    """Closed form of docs/theory.rst §3.3 at geodesic time s: mean and covariance of ((1-s) I + s A)# N(m0, S0)."""
     r = np.real(sqrtm(S0))
     ri = np.linalg.inv(r)
     A = ri @ np.real(sqrtm(r @ S1 @ r)) @ ri
@@ -233,7 +239,7 @@ def bures_flow(m0, S0, m1, S1, s):
 
 
 def test_gaussian_flow_follows_the_euler_geodesic(rng):
-    """Euler with step h keeps the particles on the McCann geodesic at s_n = 1 - (1-h)^n (THEORY.md 3.3).
+    """Euler with step h keeps the particles on the McCann geodesic at s_n = 1 - (1-h)^n (docs/theory.rst §3.3).
 
     The reference starts from the particles' own mean and covariance. Error sources, measured: the mean
     of the quadrature (the flow's centroids average to it exactly), off m1 by N(0, S1/S): we allow
@@ -247,7 +253,7 @@ def test_gaussian_flow_follows_the_euler_geodesic(rng):
     n, h, steps, S = 200, 0.25, 6, 20_000
     x0 = np.random.default_rng(3).multivariate_normal(m0, S0, n)
     res = of.simulate(x0, of.Gaussian(m1, S1), method="semidiscrete", h=h, t_end=h * steps, rng=1,
-                      progress=False, n_samples=S)
+                      progress=False, n_samples=S, path="sampled")
     assert res.status == 0, res.message
     assert res.info["solver_info"]["start"] == "warm"  # later steps reuse the previous duals
     m0h, S0h = x0.mean(0), np.cov(x0.T, bias=True)

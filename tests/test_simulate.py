@@ -1,4 +1,4 @@
-"""The time loop and THEORY.md section 3 items 1, 4 and 5 on equal-size clouds."""
+"""The time loop and docs/theory.rst §3.1, §3.4 and §3.5 on equal-size clouds."""
 
 import numpy as np
 import pytest
@@ -27,7 +27,7 @@ def test_w2_euler_ratio_is_one_minus_h(rng, d, h):
 
 
 def test_w2_euler_positions_follow_frozen_assignment(rng):
-    """THEORY 3.1: x_n = y_s + (1-h)^n (x_0 - y_s) with s the initial optimal assignment."""
+    """docs/theory.rst §3.1: x_n = y_s + (1-h)^n (x_0 - y_s) with s the initial optimal assignment."""
     n, d, h = 30, 2, 0.2
     x0 = rng.standard_normal((n, d))
     y = rng.standard_normal((n, d)) * 2
@@ -53,7 +53,7 @@ def test_w1_euler_drops_by_h_per_step_before_arrival(rng, d):
 
 
 def test_w1_clipped_flow_matches_stop_at_target_curve(rng):
-    """THEORY 3.5: W1(t) = sum_i a_i max(|x_i - y_s(i)| - t, 0) with clipping, to rounding."""
+    """docs/theory.rst §3.5: W1(t) = sum_i a_i max(|x_i - y_s(i)| - t, 0) with clipping, to rounding."""
     n, d = 30, 2
     src = of.Cloud(rng.standard_normal((n, d)))
     tgt = of.Cloud(rng.standard_normal((n, d)) * 0.5 + 1.0)
@@ -74,7 +74,7 @@ def test_w1_any_scheme_loses_at_most_h_per_step(rng):
 
 
 def test_onedim_quantile_flow(rng):
-    """THEORY 3.4: equal-size uniform 1-D clouds: sorted positions are Q_d + (1-h)^n (Q_0 - Q_d)."""
+    """docs/theory.rst §3.4: equal-size uniform 1-D clouds: sorted positions are Q_d + (1-h)^n (Q_0 - Q_d)."""
     n, h = 50, 0.1
     x0 = rng.standard_normal((n, 1))
     y = rng.exponential(size=(n, 1))

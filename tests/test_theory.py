@@ -1,4 +1,4 @@
-"""Every closed form of odeflow.theory against an independent computation (THEORY.md section 3)."""
+"""Every closed form of odeflow.theory against an independent computation (docs/theory.rst §3)."""
 
 import numpy as np
 import pytest
@@ -207,7 +207,7 @@ def test_quantile_flow_matches_simulate_on_equal_size_clouds(rng, scheme):
 
 def test_quantile_flow_with_weights(rng):
     """Any weights: law of src at t = 0, W2 to the target decays like e^{-t} (exact LP, not sorting);
-    with split mass the particle flow is not the continuum flow (THEORY.md 3.4)."""
+    with split mass the particle flow is not the continuum flow (docs/theory.rst §3.4)."""
     src = of.Cloud(rng.standard_normal((9, 1)), random_weights(rng, 9))
     tgt = of.Cloud(rng.standard_normal((14, 1)) + 3.0, random_weights(rng, 14))
     import ot

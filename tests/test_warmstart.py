@@ -52,7 +52,7 @@ def _check_against_cold(calls, tgt, loss):
 
 @pytest.mark.parametrize("scheme", ["euler", "heun", "rk4"])
 def test_equal_size_w2_reuses_the_assignment_at_every_stage(rng, scheme):
-    """THEORY 3.1: every stage is x0 + beta (y_s - x0), beta in [0, 1], so the assignment survives."""
+    """docs/theory.rst §3.1: every stage is x0 + beta (y_s - x0), beta in [0, 1], so the assignment survives."""
     n = 60
     src = of.Cloud(rng.standard_normal((n, 2)))
     tgt = of.Cloud(rng.standard_normal((n, 2)) + [2.0, 0.0])

@@ -11,17 +11,20 @@ Methods
 ``"onedim"``        discrete target, d = 1: sorting (:mod:`.onedim`)
 ``"semidiscrete"``  density target (w2): Laguerre cells, exact in 2-D for boxes and images, sampled
                     otherwise (:mod:`.semidiscrete`)
+``"entropic"``      discrete target: entropic OT (log-domain Sinkhorn, epsilon-scaling), optionally
+                    debiased (the Sinkhorn divergence) (:mod:`.entropic`)
 ``"auto"``          ``"onedim"`` for d = 1 clouds, ``"exact"`` for other clouds, and the density method
                     for density targets when one is registered
 """
 
 from .base import COMMON_KEYS, STATUSES, KantorovichResult, PotentialSolver, SolveError, SolveInfo
 from .dispatch import METHODS, kantorovich, make_solver, wasserstein
+from .entropic import EntropicSolver
 from .exact import ExactSolver
 from .onedim import OnedimSolver
 from .semidiscrete import SemidiscreteSolver
 
 __all__ = [
-    "COMMON_KEYS", "METHODS", "STATUSES", "ExactSolver", "KantorovichResult", "OnedimSolver", "PotentialSolver",
+    "COMMON_KEYS", "METHODS", "STATUSES", "EntropicSolver", "ExactSolver", "KantorovichResult", "OnedimSolver", "PotentialSolver",
     "SemidiscreteSolver", "SolveError", "SolveInfo", "kantorovich", "make_solver", "wasserstein",
 ]

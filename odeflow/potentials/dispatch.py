@@ -11,6 +11,7 @@ from .._checks import as_rng, check_choice
 from ..losses import get_loss
 from ..measures import Density, as_cloud, as_measure
 from .base import KantorovichResult, PotentialSolver
+from .entropic import EntropicSolver
 from .exact import ExactSolver
 from .onedim import OnedimSolver
 from .semidiscrete import SemidiscreteSolver
@@ -20,6 +21,7 @@ METHODS: dict[str, type[PotentialSolver]] = {
     "exact": ExactSolver,
     "onedim": OnedimSolver,
     "semidiscrete": SemidiscreteSolver,
+    "entropic": EntropicSolver,
 }
 
 

@@ -48,12 +48,12 @@ def solve_exact(src, tgt, loss: Loss, *, max_iter: int = DEFAULT_MAX_ITER, duals
     >>> round(r.cost, 12), r.info["status"]
     (0.5, 'optimal')
     """
-    import ot  # noqa: PLC0415  (POT and the scipy.stats it pulls in load on the first solve, not on import)
-
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     x, a, y, b = src.points, src.weights, tgt.points, tgt.weights
     n, m = x.shape[0], y.shape[0]
     check_dense_memory(n, m, DENSE_COPIES, "method='exact'")
+    import ot  # noqa: PLC0415  (POT and the scipy.stats it pulls in load on the first solve, not on import)
+
     start = time.perf_counter()
     C = loss.cost_matrix(x, y)
     # POT's network simplex (from LEMON) gives its artificial arcs the cost (max c + 1) * nodes: the "+1"

@@ -2,7 +2,7 @@
 
 A flow solves a long run of almost identical transport problems: the target is fixed and the
 particles move a little. For equal-size uniform clouds under a w2 Euler step the optimal assignment
-provably survives (THEORY.md section 3.1), and then so does every Heun / RK4 stage, which are all of
+provably survives (docs/theory.rst §3.1), and then so does every Heun / RK4 stage, which are all of
 the form ``x + beta (y_s - x)`` with ``beta`` in [0, 1]. Elsewhere (unequal sizes, weights, w1 once
 particles arrive) the plan usually changes. So the plan is never assumed: it is *certified*.
 

@@ -1,4 +1,4 @@
-"""Persistence on particles: what K moves per potential solve do to a flow (THEORY.md section 2).
+"""Persistence on particles: what K moves per potential solve do to a flow (docs/theory.rst §2).
 
 The papers' "persistent training" fits the generator by K gradient steps toward targets frozen at one
 critic solve. On particles there is no generator, so persistence changes exactly one thing: how far

@@ -1,4 +1,4 @@
-"""Closed forms of THEORY.md section 3: exact references for the flows and their Euler counterparts.
+"""Closed forms of theory :ref:`§3 <theory-identities>`: exact references for the flows and their Euler counterparts.
 
 Every closed form here is the continuous-time flow when ``h`` is None and the discrete one of a
 Runge-Kutta scheme with step ``h`` otherwise: on the problems below the w2 flow is, in suitable
@@ -6,7 +6,7 @@ coordinates, the linear ODE ``r' = -r`` (``r`` the remaining fraction of the way
 advances by its stability polynomial ``R(h)`` per step (:func:`decay_factor`).
 
 =================================  ===========================================================  =======
-function                           what it gives                                                 section
+function                           what it gives                                                 §
 =================================  ===========================================================  =======
 :func:`decay_factor`               ``e^{-t}``, or ``prod_k R(h_k)`` over the steps of a run       3.1
 :func:`optimal_assignment`         the optimal permutation between equal-size uniform clouds     3.1
@@ -78,7 +78,7 @@ def _equal_size(src, tgt):
         raise ValueError(f"tgt: has dimension {tgt.dim}, src has dimension {src.dim}")
     if src.n != tgt.n or not (src.is_uniform and tgt.is_uniform):
         raise ValueError(
-            f"tgt: this closed form needs equal-size uniform clouds (THEORY.md 3.1, 3.5); got "
+            f"tgt: this closed form needs equal-size uniform clouds (docs/theory.rst §3.1 and §3.5); got "
             f"n = {src.n} ({'uniform' if src.is_uniform else 'weighted'}) and m = {tgt.n} "
             f"({'uniform' if tgt.is_uniform else 'weighted'})"
         )
@@ -185,7 +185,7 @@ def optimal_assignment(src, tgt, loss="w2"):
 
 
 def equal_size_flow(src, tgt, t, *, h=None, scheme="euler"):
-    """Positions of the w2 flow between equal-size uniform clouds (THEORY.md 3.1).
+    """Positions of the w2 flow between equal-size uniform clouds (theory :ref:`§3.1 <theory-equal-size>`).
 
     The optimal assignment ``s`` never changes, so ``x_i(t) = y_s(i) + r(t) (x_i(0) - y_s(i))`` with
     ``r`` the :func:`decay_factor` (``e^{-t}``, or the scheme's discrete factor when ``h`` is given).
@@ -215,7 +215,9 @@ def equal_size_flow(src, tgt, t, *, h=None, scheme="euler"):
 
 
 def equal_size_distance(src, tgt, t, *, h=None, scheme="euler"):
-    """``W2(mu_t, mu_d) = r(t) W2(mu_0, mu_d)`` between equal-size uniform clouds (THEORY.md 3.1).
+    """``W2(mu_t, mu_d) = r(t) W2(mu_0, mu_d)`` between equal-size uniform clouds.
+
+    See theory :ref:`§3.1 <theory-equal-size>`.
 
     Examples
     --------
@@ -241,7 +243,7 @@ def _w1_gaps(src, tgt):
 
 def w1_stop_at_target(src, tgt, t):
     """``W1(mu_t, mu_d) = (1/n) sum_i max(|x_i - y_s(i)| - t, 0)``: the w1 flow between equal-size uniform
-    clouds with every particle stopped at its target (THEORY.md 3.5; Euler with ``clip=True`` follows
+    clouds with every particle stopped at its target (theory :ref:`§3.5 <theory-w1>`; Euler with ``clip=True`` follows
     it exactly). It lies above the rate-1 bound ``W1_0 - t`` and reaches 0 at ``t = max_i d_i``.
 
     Examples
@@ -274,7 +276,7 @@ def w1_stop_at_target_flow(src, tgt, t):
 # --- 3.2: the W2 energy identity -----------------------------------------------------------------
 
 def within_cell_variance(pot: KantorovichResult, tgt=None) -> float:
-    """The within-cell variance ``V`` of a w2 Kantorovich result (THEORY.md 3.2).
+    """The within-cell variance ``V`` of a w2 Kantorovich result (theory :ref:`§3.2 <theory-energy>`).
 
     * Cloud target (``pot.plan`` is set; pass ``tgt``): ``V = sum_ij pi_ij |T_i - y_j|^2``, the spread of
       each particle's mass around its barycentric target.
@@ -316,7 +318,10 @@ def within_cell_variance(pot: KantorovichResult, tgt=None) -> float:
 
 
 class EnergySplit(NamedTuple):
-    """``W2^2 = kinetic + variance`` (THEORY.md 3.2) at one state, and the exact flow's ``d/dt W2^2``."""
+    """``W2^2 = kinetic + variance`` at one state, and the exact flow's ``d/dt W2^2``.
+
+    See theory :ref:`§3.2 <theory-energy>`.
+    """
 
     w2_squared: float  #: ``2 * pot.cost``
     kinetic: float  #: ``sum_i a_i |x_i - T_i|^2`` (the squared speed of the flow)
@@ -330,7 +335,7 @@ class EnergySplit(NamedTuple):
 
 
 def w2_energy(pot: KantorovichResult, weights, tgt=None) -> EnergySplit:
-    """Split ``W2^2`` into the kinetic part and the within-cell variance (THEORY.md 3.2).
+    """Split ``W2^2`` into the kinetic part and the within-cell variance (theory :ref:`§3.2 <theory-energy>`).
 
     Parameters
     ----------
@@ -357,7 +362,7 @@ def w2_energy(pot: KantorovichResult, weights, tgt=None) -> EnergySplit:
 
 
 def w2_one_step_bound(w2_squared, variance, h):
-    """THEORY.md 3.2: one Euler step gives ``W2^2(mu_{n+1}) <= (1-h)^2 W2^2(mu_n) + h(2-h) V_n``.
+    """One Euler step gives ``W2^2(mu_{n+1}) <= (1-h)^2 W2^2(mu_n) + h(2-h) V_n`` (theory :ref:`§3.2 <theory-energy>`).
 
     >>> w2_one_step_bound(4.0, 1.0, 0.5)
     1.75
@@ -427,7 +432,9 @@ def _geodesic(m0, S0, m1, S1, t, h, scheme):
 
 
 def gaussian_flow(m0, S0, m1, S1, t, *, h=None, scheme="euler"):
-    """Mean and covariance of the w2 flow from ``N(m0, S0)`` to ``N(m1, S1)`` (THEORY.md 3.3), any dimension.
+    """Mean and covariance of the w2 flow from ``N(m0, S0)`` to ``N(m1, S1)``, any dimension.
+
+    See theory :ref:`§3.3 <theory-gaussian>`.
 
     ``mu_t = ((1-s) Id + s A)# mu_0`` with the Bures map ``A`` and ``s = 1 - e^{-t}``:
     ``m_t = m1 + e^{-t} (m0 - m1)``, ``S_t = M_t S0 M_t``, ``M_t = (1-s) I + s A``. With ``h`` given,
@@ -484,12 +491,15 @@ def gaussian_pushforward(points, m0, S0, m1, S1, t, *, h=None, scheme="euler"):
 # --- 3.4: one dimension --------------------------------------------------------------------------
 
 def quantile_flow(src, tgt, t, *, h=None, scheme="euler"):
-    """The 1-D w2 flow of the continuum, ``Q_t = Q_d + r(t) (Q_0 - Q_d)`` (THEORY.md 3.4), any weights.
+    """The 1-D w2 flow of the continuum, ``Q_t = Q_d + r(t) (Q_0 - Q_d)``, any weights.
+
+    See theory :ref:`§3.4 <theory-onedim>`.
 
     ``Q_0`` and ``Q_d`` are the quantile functions of the two (one-dimensional) clouds; both are step
     functions, so ``Q_t`` is one too: an atom for every interval between consecutive jumps of the two
     cumulative weight functions. Equal-size uniform clouds give back the particles (sorted); when a
-    particle's mass is split the particle flow differs by the barycentric averaging of THEORY.md 1.
+    particle's mass is split the particle flow differs by the barycentric averaging of theory
+    :ref:`§1 <theory-conventions>`.
 
     Parameters
     ----------

@@ -1,28 +1,34 @@
-"""Semi-discrete Kantorovich potentials: particles against a density (THEORY.md section 1).
+"""Semi-discrete Kantorovich potentials: particles against a density (docs/theory.rst §1).
 
 ``method="semidiscrete"`` solves the w2 semi-dual for the particle duals ``psi`` (``KantorovichResult.f``):
 every Laguerre cell ``L_i = {y : |y - x_i|^2/2 - psi_i <= |y - x_j|^2/2 - psi_j for all j}`` must carry
 the mass ``a_i``, and the particle's target is the cell's centroid (``targets``; ``drift = targets - x``).
 There is no ``N x M`` matrix: N unknowns.
 
-Two paths behind one call (option ``path``, default ``"auto"``):
+Three paths behind one call (option ``path``, default ``"auto"``):
 
-``"exact2d"``   :class:`~odeflow.UniformBox` and :class:`~odeflow.ImageDensity` in 2-D: exact polygonal
-                cells and the damped Newton method of Kitagawa-Merigot-Thibert
-                (:mod:`.laguerre2d`, driven by :mod:`.newton`). ``tol`` (default 1e-9) bounds
+``"exact2d"``   2-D :class:`~odeflow.UniformBox`, :class:`~odeflow.ImageDensity`, :class:`~odeflow.Gaussian`
+                and :class:`~odeflow.GaussianMixture`: exact polygonal cells (:mod:`.laguerre2d` with
+                :mod:`.polygons` and :mod:`.pixels`; :mod:`.gauss2d` for Gaussians, whose cells are clipped
+                to a rectangle outside of which the density's mass is below 1e-16).
+``"exact3d"``   3-D :class:`~odeflow.UniformBox`: exact polyhedral cells (:mod:`.laguerre3d`, :mod:`.polyhedra`,
+                :mod:`.cellsearch`).
+                Both exact paths run the one damped Newton method of Kitagawa-Merigot-Thibert
+                (:mod:`.newton`); ``tol`` (default 1e-9) bounds
                 ``info["max_mass_error"] = max_i |mu_d(L_i) - a_i| / a_i`` exactly.
-``"sampled"``   any density with a sampler, any dimension: a fixed quadrature of ``n_samples`` points
-                and an entropically smoothed semi-dual solved by damped Newton with annealing
-                (:mod:`.quadrature`, whose docstring gives the accuracy as a
-                function of the number of samples). ``tol`` (default 1e-6) bounds the mass error of the
-                smoothed cells **of the quadrature**; against the density itself the error is the
-                quadrature's, about ``1 / sqrt(S a_i)`` per cell.
+``"sampled"``   any density with a sampler, any dimension: randomized quasi-Monte Carlo quadratures
+                (replicated scrambled Sobol rules through inverse transforms for Gaussians, mixtures and
+                boxes; i.i.d. samples otherwise), a cold start from exact discrete duals, and damped Newton
+                on the smoothed semi-dual over a ladder of growing quadratures (:mod:`.sampled`, whose
+                docstring says why). ``tol`` (default 1e-6) bounds the mass error of the smoothed cells **of
+                the quadrature**; ``info["quadrature_error"]`` estimates, from the spread of the replicates,
+                the rms relative error of the cells against the density itself (option ``accuracy``).
 
-Both paths report ``pot.cost = sum_i int_{L_i} |y - x_i|^2 / 2 dmu_d`` (the optimal semi-discrete cost,
+Every path reports ``pot.cost = sum_i int_{L_i} |y - x_i|^2 / 2 dmu_d`` (the optimal semi-discrete cost,
 ``W2^2 / 2``; on the sampled path that of the soft cells of the quadrature) and ``info["cell_variance"]``,
 per particle ``int_{L_i} |y - T_i|^2 dmu_d`` (the exact path integrates the polygons exactly, against the
 uniform or pixel-constant density; the sampled path sums over the quadrature). They satisfy the energy
-identity of THEORY.md 3.2, ``2 cost = sum_i mu_d(L_i) |x_i - T_i|^2 + sum_i cell_variance_i``, where
+identity of docs/theory.rst §3.2, ``2 cost = sum_i mu_d(L_i) |x_i - T_i|^2 + sum_i cell_variance_i``, where
 ``mu_d(L_i) = a_i`` to ``tol``.
 
 Warm start: the solver object keeps the last particles and duals. On the next call it predicts
@@ -33,8 +39,8 @@ own particle is kept), and falls back to a cold start when that leaves a cell em
 (Apollonius) cells ``L_i = {y : |y - x_i| - psi_i <= |y - x_k| - psi_k}`` on a quadrature, found by an exact
 search; ``drift`` is the mean over each cell of the unit vectors from its particle (length <= 1),
 ``cost`` is W1, and ``targets`` are the cells' geometric medians (where the drift would vanish; ``clip=True``
-stops particles there). Its warm start is a tangent prediction of the duals from the previous solve. Path
-``"exact2d"`` is refused for w1 (``ValueError`` naming ``path``). Particles need positive weights;
+stops particles there). Its warm start is a tangent prediction of the duals from the previous solve. Paths
+``"exact2d"`` and ``"exact3d"`` are refused for w1 (``ValueError`` naming ``path``). Particles need positive weights;
 particles at the same position share one cell (split in proportion to their weights).
 
 Examples
@@ -53,23 +59,38 @@ import numpy as np
 
 from ..._checks import as_rng, check_choice, check_int, check_real
 from ...losses import Loss
-from ...measures import Density, ImageDensity, UniformBox
+from ...measures import Density, Gaussian, GaussianMixture, ImageDensity, UniformBox
 from ..base import KantorovichResult, PotentialSolver
-from .laguerre2d import PowerDiagram2D
 from .newton import solve_cells
 
-DEFAULT_TOL = {"exact2d": 1e-9, "sampled": 1e-6}
+DEFAULT_TOL = {"exact2d": 1e-9, "exact3d": 1e-9, "sampled": 1e-6}
 DEFAULT_MAX_ITER = 100
-PATHS = ("auto", "exact2d", "sampled")
+PATHS = ("auto", "exact2d", "exact3d", "sampled")
 
 
-def exact2d_domain(density: Density):
-    """``(lo, hi, grid)`` of a density the exact 2-D path handles, else None."""
-    if isinstance(density, UniformBox) and density.dim == 2:
-        return density.low, density.high, None
-    if isinstance(density, ImageDensity):
-        return density.low, density.high, density.grid
+def exact_path(density: Density):
+    """The exact path that handles ``density`` (``"exact2d"`` or ``"exact3d"``), else None."""
+    if isinstance(density, ImageDensity) or (isinstance(density, (UniformBox, Gaussian, GaussianMixture))
+                                             and density.dim == 2):
+        return "exact2d"
+    if isinstance(density, UniformBox) and density.dim == 3:
+        return "exact3d"
     return None
+
+
+def make_diagram(sites, weights, density):
+    """The cells oracle of the exact path for ``density`` (see :mod:`.newton` for its protocol)."""
+    if isinstance(density, (Gaussian, GaussianMixture)):
+        from .gauss2d import GaussianPowerDiagram2D  # noqa: PLC0415  (kernels compiled on first use)
+
+        return GaussianPowerDiagram2D(sites, density, weights, moments=False)
+    if isinstance(density, UniformBox) and density.dim == 3:
+        from .laguerre3d import PowerDiagram3D  # noqa: PLC0415
+
+        return PowerDiagram3D(sites, density.low, density.high)
+    from .laguerre2d import PowerDiagram2D  # noqa: PLC0415
+
+    return PowerDiagram2D(sites, density.low, density.high, getattr(density, "grid", None))
 
 
 def _unique_sites(x, a):
@@ -100,17 +121,20 @@ class SemidiscreteSolver(PotentialSolver):
     max_iter : int
         Newton iterations allowed per solve (default 100). A solve that misses ``tol`` returns
         ``success=False`` with ``status`` ``"max_iter_reached"`` or ``"stalled"``.
-    path : {"auto", "exact2d", "sampled"}
+    path : {"auto", "exact2d", "exact3d", "sampled"}  (loss "w1": "auto" or "sampled" only)
     warm_start : bool
         Reuse the previous call's duals (default True).
-    n_samples, epsilon, neighbours
-        Sampled paths only: see :mod:`.quadrature` (w2) and :mod:`.apollonius` (w1, where ``neighbours`` is
-        the most candidate sites kept per sample, default 64).
+    n_samples, epsilon, neighbours, accuracy
+        Sampled path only: see :mod:`.sampled` (``accuracy``: the rms relative cell-mass error against the
+        density that the quadrature is grown to reach; ``n_samples`` fixes its size instead). For loss
+        ``"w1"`` see :mod:`.apollonius` (``neighbours``: the most candidate sites kept per sample, default 64;
+        ``accuracy`` is not used).
 
     Examples
     --------
     >>> import numpy as np, odeflow as of
-    >>> solver = of.make_solver(2, of.Gaussian([0, 0], np.eye(2)), method="semidiscrete", n_samples=4000, rng=0)
+    >>> solver = of.make_solver(2, of.Gaussian([0, 0], np.eye(2)), method="semidiscrete", path="sampled",
+    ...                         n_samples=4000, rng=0)
     >>> pot = solver(of.Cloud([[-1.0, 0.0], [1.0, 0.0]]))
     >>> pot.info["path"], pot.success, bool(pot.targets[0, 0] < 0 < pot.targets[1, 0])
     ('sampled', True, True)
@@ -121,41 +145,43 @@ class SemidiscreteSolver(PotentialSolver):
     uses_rng = True
 
     def __init__(self, target, loss: Loss, *, tol=None, max_iter=DEFAULT_MAX_ITER, path="auto",
-                 warm_start=True, n_samples=None, epsilon=None, neighbours=None, rng=None):
+                 warm_start=True, n_samples=None, epsilon=None, neighbours=None, accuracy=None, rng=None):
         super().__init__(target, loss)
         self.path_option = check_choice(path, "path", PATHS)
         if loss.name == "w1":
-            self._init_w1(tol, max_iter, warm_start, n_samples, epsilon, neighbours, rng)
+            self._init_w1(tol, max_iter, warm_start, n_samples, epsilon, neighbours, accuracy, rng)
             return
-        domain = exact2d_domain(target)
-        if self.path_option == "exact2d" and domain is None:
+        exact = exact_path(target)
+        if self.path_option in ("exact2d", "exact3d") and exact != self.path_option:
             raise ValueError(
-                f"path: 'exact2d' needs a 2-D UniformBox or an ImageDensity, got {type(target).__name__}; "
-                f"use path='sampled'"
+                f"path: {self.path_option!r} does not handle a {target.dim}-D {type(target).__name__} (exact2d: 2-D "
+                f"UniformBox, Gaussian, GaussianMixture, ImageDensity; exact3d: 3-D UniformBox); use path='sampled'"
             )
-        self.path = "exact2d" if (self.path_option != "sampled" and domain is not None) else "sampled"
-        self._domain = domain
+        self.path = exact if (self.path_option != "sampled" and exact is not None) else "sampled"
         self.tol = DEFAULT_TOL[self.path] if tol is None else check_real(tol, "tol", positive=True)
         self.max_iter = check_int(max_iter, "max_iter", minimum=1)
         self.warm_start = bool(warm_start)
         self.rng = as_rng(rng)
-        self._sampled_options = {"n_samples": n_samples, "epsilon": epsilon, "neighbours": neighbours}
+        self._sampled_options = {"n_samples": n_samples, "epsilon": epsilon, "neighbours": neighbours,
+                                 "accuracy": accuracy}
         if self.path == "sampled":
-            from .quadrature import QuadratureSolver  # noqa: PLC0415  (numba kernels compiled on first use)
+            from .sampled import SampledSolver  # noqa: PLC0415  (numba kernels compiled on first use)
 
-            self._quad = QuadratureSolver(target, rng=self.rng, **self._sampled_options)
+            self._quad = SampledSolver(target, rng=self.rng, **self._sampled_options)
         elif any(v is not None for v in self._sampled_options.values()):
             given = sorted(k for k, v in self._sampled_options.items() if v is not None)
-            raise ValueError(f"{given[0]}: only used by path='sampled' (this target takes the exact 2-D path)")
+            raise ValueError(f"{given[0]}: only used by path='sampled' (this target takes an exact path)")
         self.reset()
 
-    def _init_w1(self, tol, max_iter, warm_start, n_samples, epsilon, neighbours, rng):
+    def _init_w1(self, tol, max_iter, warm_start, n_samples, epsilon, neighbours, accuracy, rng):
         """loss 'w1': additively weighted cells on a quadrature (:mod:`.apollonius`), any dimension."""
         from .apollonius import ApolloniusSolver  # noqa: PLC0415  (numba kernels compiled on first use)
 
-        if self.path_option == "exact2d":
-            raise ValueError("path: 'exact2d' exists only for loss 'w2'; loss 'w1' takes path 'sampled' (the "
-                             "Apollonius cells of a quadrature)")
+        if self.path_option in ("exact2d", "exact3d"):
+            raise ValueError(f"path: {self.path_option!r} exists only for loss 'w2'; loss 'w1' takes path "
+                             "'sampled' (the Apollonius cells of a quadrature) for every density")
+        if accuracy is not None:
+            raise ValueError("accuracy: only used by loss 'w2' on path='sampled'; for loss 'w1' set n_samples")
         self.path = "sampled_w1"
         self.tol = DEFAULT_TOL["sampled"] if tol is None else check_real(tol, "tol", positive=True)
         self.max_iter = check_int(max_iter, "max_iter", minimum=1)
@@ -192,11 +218,16 @@ class SemidiscreteSolver(PotentialSolver):
         if self.loss.name == "w1":
             return self._solve_w1(x, sites, w, inverse, start)
         psi0 = self._predict(sites)
-        if self.path == "exact2d":
-            diagram = PowerDiagram2D(sites, *self._domain)
+        if self.path != "sampled":
+            diagram = make_diagram(sites, w, self.target)
             psi, cells, info = solve_cells(diagram, w, self.tol, self.max_iter, psi0)
-            mass, centroids, cost = cells.mass, cells.centroids(sites), float(cells.cost.sum())
-            info["cell_variance"] = diagram.cell_variance(psi, cells, centroids)
+            if cells is None:  # no admissible start at all: report it with the sites as targets
+                mass, centroids, cost = np.zeros_like(w), sites.copy(), 0.0
+                info["cell_variance"] = np.zeros_like(w)
+            else:
+                cells = diagram.complete(psi, cells)
+                mass, centroids, cost = cells.mass, cells.centroids(sites), float(cells.cost.sum())
+                info["cell_variance"] = diagram.cell_variance(psi, cells, centroids)
         else:
             psi, mass, centroids, cost, info = self._quad.solve(sites, w, self.tol, self.max_iter, psi0)
         success = info["status"] == "optimal"
@@ -218,7 +249,6 @@ class SemidiscreteSolver(PotentialSolver):
         info["seconds"] = time.perf_counter() - start
         return KantorovichResult(cost=cost, f=psi, g=None, plan=None, targets=centroids,
                                  drift=centroids - x, info=info, loss="w2")
-
 
     def _solve_w1(self, x, sites, w, inverse, start):
         """loss 'w1': duals, drifts (mean unit vectors over the cells), W1, targets (the cells' medians)."""

@@ -52,7 +52,10 @@ class PowerDiagram2D:
         self.grid = None if grid is None else np.ascontiguousarray(grid, dtype=np.float64)
         self.area = float(np.prod(self.hi - self.lo))
         self.centre = 0.5 * (self.lo + self.hi)
-        z = self.x - self.centre
+        self.scale, self._mid = self._spread()
+        # the internal sites: x itself, or the cloud spread over the box (see duals)
+        self._site = self.x if self.scale == 1.0 else self.centre + self.scale * (self.x - self._mid)
+        z = self._site - self.centre
         self._z = z
         self._sq = np.einsum("ij,ij->i", z, z)
         reach = max(float(np.sqrt(self._sq.max())), 0.5 * float(np.hypot(*(self.hi - self.lo))))
@@ -66,9 +69,54 @@ class PowerDiagram2D:
         self.rho_max = 1.0 / self.area if self.grid is None else float(self.grid.max())
         self.supports_continuation = self.grid is not None
 
+    #: Whether a cloud smaller than the box is spread over it internally (:meth:`duals`); subclasses whose
+    #: cells are computed from ``x`` itself turn it off.
+    SPREAD = True
+
+    def _spread(self):
+        """``(s, m)`` of the map ``y = c + s (x - m)`` that spreads a cloud smaller than the box over it
+        (98% of the box's width in the tighter axis); ``(1, c)`` (no map) when the cloud is not smaller."""
+        if not self.SPREAD:
+            return 1.0, self.centre
+        xmin, xmax = self.x.min(axis=0), self.x.max(axis=0)
+        half_pts = 0.5 * (xmax - xmin)
+        with np.errstate(divide="ignore"):
+            ratios = np.where(half_pts > 0, 0.5 * (self.hi - self.lo) / np.where(half_pts > 0, half_pts, 1.0),
+                              np.inf)
+        s = 0.98 * float(ratios.min())
+        if not np.isfinite(s) or s <= 1.0:
+            return 1.0, self.centre
+        return s, 0.5 * (xmin + xmax)
+
+    def _quadratic(self):
+        """``q(x_i)`` of :meth:`duals`: ``(1 - s)|z_i|^2/2 - s z_i . (c - m)`` with ``z = x - c``."""
+        z = self.x - self.centre
+        s = self.scale
+        return 0.5 * (1.0 - s) * np.einsum("ij,ij->i", z, z) - s * (z @ (self.centre - self._mid))
+
+    def duals(self, phi) -> np.ndarray:
+        """The duals ``psi`` of the sites ``x`` from the internal duals ``phi`` of the spread sites.
+
+        The cells work on the sites ``x'_i = c + s (x_i - m)`` (a cloud smaller than the box spread over
+        it, :meth:`_spread`); with ``psi_i = q(x_i) + phi_i / s`` (:meth:`_quadratic`) the power cells of
+        ``(x, psi)`` and of ``(x', phi)`` are the same sets. The internal duals are small (the affine part
+        of the transport is in ``q``), so float64 resolves them finely: for a clustered cloud the duals
+        ``psi`` themselves, of size ``|x|^2``, cannot separate the cells of close sites to the tolerance
+        (one unit in the last place of ``psi_i`` moves a facet by ``ulp / |x_i - x_j|``). The masses are
+        those of the internal duals; ``psi`` rounds them (a rebuild from ``psi`` alone may then miss the
+        tolerance by about ``ulp(psi) * rho * |facet| / |x_i - x_j|`` in a cell's mass).
+        """
+        phi = np.asarray(phi, dtype=np.float64)
+        return phi if self.scale == 1.0 else self._quadratic() + phi / self.scale
+
+    def internal(self, psi) -> np.ndarray:
+        """The inverse of :meth:`duals` (up to rounding)."""
+        psi = np.asarray(psi, dtype=np.float64)
+        return psi if self.scale == 1.0 else self.scale * (psi - self._quadratic())
+
     def adjacency(self, psi):
         """Neighbour lists of the regular triangulation (CSR) and the mask of sites on the lower hull."""
-        n = self.x.shape[0]
+        n = self._site.shape[0]
         # auxiliary duals: 2 psi_d <= (3 reach)^2 - (2 reach)^2 + 2 min psi keeps their cells off the box
         psi_aux = float(psi.min()) - self._reach**2
         lifted = np.empty((n + 4, 3))
@@ -109,7 +157,7 @@ class PowerDiagram2D:
                 return cells
         self.hulls += 1
         indptr, indices, active = self.adjacency(psi)
-        if self.x.shape[0] == 1:
+        if self._site.shape[0] == 1:
             active[:] = True
         if active.all():
             self._candidates = two_ring(indptr, indices)
@@ -117,18 +165,24 @@ class PowerDiagram2D:
 
     def _cells(self, psi, grid, indptr, indices, active, fresh):
         if grid is None:
-            out = laguerre_cells_box(self.x, psi, indptr, indices, self.lo, self.hi, 1.0 / self.area, active)
+            out = laguerre_cells_box(self._site, psi, indptr, indices, self.lo, self.hi, 1.0 / self.area, active)
         else:
-            out = laguerre_cells_grid(self.x, psi, indptr, indices, self.lo, self.hi, grid, active)
-        return Cells(*out, indptr, indices, fresh)
+            out = laguerre_cells_grid(self._site, psi, indptr, indices, self.lo, self.hi, grid, active)
+        mass, moment, cost = out[:3]
+        if self.scale != 1.0:  # the costs are about the spread sites x': move them to the sites x
+            d = self._site - self.x
+            cost = cost + np.einsum("ij,ij->i", d, moment - self._site * mass[:, None]) \
+                + 0.5 * np.einsum("ij,ij->i", d, d) * mass
+        return Cells(mass, moment, cost, *out[3:], indptr, indices, fresh)
 
     def fit_start(self) -> np.ndarray:
-        """Duals whose cells are the Voronoi cells of ``c + s (x - m)``, all inside the box.
+        """Internal duals whose cells are the Voronoi cells of ``c + s (x' - m)``, all inside the box
+        (zero when the sites are already spread, :meth:`duals`).
 
         With ``z_i = c + s (x_i - m)`` the cell test ``|y - z_i|^2`` is, divided by ``s``, the power test of
         ``x_i`` with ``psi_i = (1 - s)|x_i|^2 / 2 - x_i . (c - s m)`` (up to a constant).
         """
-        x = self.x
+        x = self._site
         xmin, xmax = x.min(axis=0), x.max(axis=0)
         mid = 0.5 * (xmin + xmax)
         half_box = 0.5 * (self.hi - self.lo)
@@ -152,20 +206,20 @@ class PowerDiagram2D:
         rounds, since a raised site may empty a neighbour. Returns ``(psi, cells)``.
         """
         half = 0.5 * (self.hi - self.lo)
-        anchor = self.centre + np.clip(self.x - self.centre, -0.999 * half, 0.999 * half)
+        anchor = self.centre + np.clip(self._site - self.centre, -0.999 * half, 0.999 * half)
         for _ in range(rounds):
             empty = np.flatnonzero(cells.area <= 0)
             if empty.size == 0:
                 break
             psi = psi.copy()
             lift = np.sqrt(np.max(2.0 * psi) - 2.0 * psi)
-            tree = cKDTree(np.column_stack([self.x, lift]))
+            tree = cKDTree(np.column_stack([self._site, lift]))
             _, win = tree.query(np.column_stack([anchor[empty], np.zeros(empty.size)]), k=2)
             win = np.where(win[:, 0] == empty, win[:, 1], win[:, 0])
             y = anchor[empty]
-            score = 0.5 * np.sum((y - self.x[win]) ** 2, axis=1) - psi[win]
-            gap = 0.25 * np.sum((self.x[win] - y) ** 2, axis=1) + 1e-12 * self.area
-            psi[empty] = 0.5 * np.sum((y - self.x[empty]) ** 2, axis=1) - score + gap
+            score = 0.5 * np.sum((y - self._site[win]) ** 2, axis=1) - psi[win]
+            gap = 0.25 * np.sum((self._site[win] - y) ** 2, axis=1) + 1e-12 * self.area
+            psi[empty] = 0.5 * np.sum((y - self._site[empty]) ** 2, axis=1) - score + gap
             cells = self(psi, fresh=True)
         return psi, cells
 
@@ -173,11 +227,15 @@ class PowerDiagram2D:
         """The continuation density ``(1 - t) / |B| + t rho`` on the grid."""
         return (1.0 - t) / self.area + t * self.grid
 
+    def complete(self, psi, cells: Cells) -> Cells:
+        """The cells with every moment (they always are here; see the Gaussian diagram for why not)."""
+        return cells
+
     def cell_variance(self, psi, cells: Cells, centres) -> np.ndarray:
         """``int_{L_i} |y - c_i|^2 dmu`` of each cell (exact), with the neighbour lists of ``cells``;
         cells without area contribute 0."""
         g = np.zeros((0, 0)) if self.grid is None else self.grid
-        return laguerre_cell_variance(self.x, np.ascontiguousarray(psi, dtype=np.float64), cells.indptr,
+        return laguerre_cell_variance(self._site, np.ascontiguousarray(self.internal(psi)), cells.indptr,
                                       cells.indices, self.lo, self.hi, g, 1.0 / self.area, cells.area > 0,
                                       np.ascontiguousarray(centres))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .polygons import _cell_polygon, _clip, _polygon_moments
+from .polygons import _cell_polygon, _clip, _polygon_moments, _recentre
 
 
 
@@ -222,11 +222,7 @@ def laguerre_cell_variance(x, psi, indptr, indices, lo, hi, grid, rho, active, c
         px, py, lab, qx, qy, qlab, m = _cell_polygon(i, x, psi, indptr, indices, lo, hi, 8)
         if m < 3:
             continue
-        sx = centres[i, 0] - x[i, 0]
-        sy = centres[i, 1] - x[i, 1]
-        for k in range(m):
-            px[k] -= sx
-            py[k] -= sy
+        _recentre(px, py, m, x, i, centres)
         if uniform:
             s2 = _polygon_moments(px, py, m)[3]
             out[i] = rho * s2

@@ -95,6 +95,16 @@ def _clip(px, py, lab, m, a, b, c, label, qx, qy, qlab):
 
 
 @numba.njit(cache=True, inline="always")
+def _recentre(px, py, m, x, i, centres):
+    """Shift polygon ``i`` (coordinates relative to its site ``x[i]``) to coordinates relative to ``centres[i]``."""
+    sx = centres[i, 0] - x[i, 0]
+    sy = centres[i, 1] - x[i, 1]
+    for k in range(m):
+        px[k] -= sx
+        py[k] -= sy
+
+
+@numba.njit(cache=True, inline="always")
 def _polygon_moments(px, py, m):
     """Area, first moments and ``int |u|^2`` of the polygon ``(px, py)[:m]`` (counter-clockwise)."""
     a2 = 0.0

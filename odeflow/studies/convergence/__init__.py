@@ -5,7 +5,7 @@
 * :func:`step_size_study`: one run per step size against a :class:`Reference` (a closed form, any
   callable, or a much finer run), errors at ``t_end`` and the sup over the recorded times, fitted order.
 * :func:`decay_study`: the W2 decay rate before the quantization floor, the floor, and the energy
-  identity ``d/dt W2^2 = -2 W2^2 + 2 V`` (THEORY.md 3.2) checked along the run.
+  identity ``d/dt W2^2 = -2 W2^2 + 2 V`` (theory :ref:`§3.2 <theory-energy>`) checked along the run.
 
 How an error between a run and the reference is measured depends on what the reference gives
 (``metric="auto"``):

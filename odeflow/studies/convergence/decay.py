@@ -26,7 +26,7 @@ class DecayStudy:
     Attributes
     ----------
     t, distance : recorded times and W2
-    variance : (T,) within-cell variance ``V`` (THEORY.md 3.2)
+    variance : (T,) within-cell variance ``V`` (theory :ref:`§3.2 <theory-energy>`)
     kinetic : (T,) ``sum_i a_i |x_i - T_i|^2``
     rate, rate_interval : the fit of ``log W2`` against ``t`` over ``window`` (NaN when fewer than 3
         records lie above the floor; ``info["rate_message"]`` then says so)
@@ -36,8 +36,8 @@ class DecayStudy:
         about ``1/(2 floor_factor^2)`` of its limit ``sqrt(V)``)
     identity_residual : (T-1,) ``[(W2^2_{n+1} - W2^2_n)/dt - (-2 W2^2_n + 2 V_n)] / (2 W2^2_n)``, the relative
         residual of ``d/dt W2^2 = -2 W2^2 + 2 V`` by forward differences along the run
-    identity_max : max |identity_residual|
-    identity_euler_excess : for Euler, max |residual - dt kinetic_n / (2 W2^2_n)|: what remains once the
+    identity_max : ``max |identity_residual|``
+    identity_euler_excess : for Euler, ``max |residual - dt kinetic_n / (2 W2^2_n)|``: what remains once the
         Euler step's own first-order term ``dt kinetic_n`` (exact when the plan does not change in the
         step) is taken off; None for other schemes or ``record_every > 1``
     one_step_violation : for Euler, max over steps of ``(W2^2_{n+1} - bound_n) / W2^2_n`` with the bound

@@ -57,7 +57,9 @@ class Reference:
 
 
 def exact_reference(src, tgt, loss="w2", *, clip=False) -> Reference:
-    """The closed-form flow between equal-size uniform clouds (THEORY.md 3.1 for w2, 3.5 for w1).
+    """The closed-form flow between equal-size uniform clouds.
+
+    See theory :ref:`§3.1 <theory-equal-size>` (w2) and :ref:`§3.5 <theory-w1>` (w1).
 
     w2: ``x_i(t) = y_s(i) + e^{-t} (x_i(0) - y_s(i))``; w1 (only with ``clip=True``, the stop-at-target
     flow; plain Euler chatters after arrivals and has no clean limit): ``x_i + min(t, d_i) u_i``.
@@ -76,21 +78,23 @@ def exact_reference(src, tgt, loss="w2", *, clip=False) -> Reference:
         y = tgt.points[theory.optimal_assignment(src, tgt)]  # validates: equal-size uniform clouds
         w0 = math.sqrt(float(np.mean(np.einsum("ij,ij->i", src.points - y, src.points - y))))
         return Reference(lambda t: y + math.exp(-t) * (src.points - y), lambda t: w0 * math.exp(-t),
-                         name="exact (equal-size w2 flow, THEORY.md 3.1)")
+                         name="exact (equal-size w2 flow, docs/theory.rst §3.1)")
     if not clip:
         raise ValueError("clip: the w1 closed form is the stop-at-target flow (clip=True); unclipped Euler "
-                         "chatters after arrivals and has no limit in h on discrete targets (THEORY.md 3.5)")
+                         "chatters after arrivals and has no limit in h on discrete targets (docs/theory.rst §3.5)")
     s = theory.optimal_assignment(src, tgt, loss="w1")
     diff = tgt.points[s] - src.points
     gaps = np.sqrt(np.einsum("ij,ij->i", diff, diff))
     unit = np.divide(diff, gaps[:, None], out=np.zeros_like(diff), where=gaps[:, None] > 0)
     return Reference(lambda t: src.points + np.minimum(t, gaps)[:, None] * unit,
                      lambda t: float(np.mean(np.maximum(gaps - t, 0.0))),
-                     name="exact (w1 stop-at-target, THEORY.md 3.5)")
+                     name="exact (w1 stop-at-target, docs/theory.rst §3.5)")
 
 
 def quantile_reference(src, tgt) -> Reference:
-    """The 1-D continuum w2 flow ``Q_t = Q_d + e^{-t}(Q_0 - Q_d)`` (THEORY.md 3.4) as a cloud-valued reference.
+    """The 1-D continuum w2 flow ``Q_t = Q_d + e^{-t}(Q_0 - Q_d)`` as a cloud-valued reference.
+
+    See theory :ref:`§3.4 <theory-onedim>`.
 
     Errors are exact W2 between clouds (by sorting). It is the limit of the particle flow only when no
     particle's mass is split (equal-size uniform clouds); otherwise the particle flow keeps a gap from
@@ -106,11 +110,13 @@ def quantile_reference(src, tgt) -> Reference:
     theory.quantile_flow(src, tgt, 0.0)  # validate
     w0 = wasserstein(src, tgt, p=2)
     return Reference(lambda t: theory.quantile_flow(src, tgt, t), lambda t: w0 * math.exp(-t),
-                     name="quantile flow (THEORY.md 3.4)")
+                     name="quantile flow (docs/theory.rst §3.4)")
 
 
 def gaussian_reference(m0, S0, m1, S1) -> Reference:
-    """The Gaussian flow's moments ``(m_t, S_t)`` (THEORY.md 3.3) with distance ``W2(N(m_t, S_t), N(m1, S1))``.
+    """The Gaussian flow's moments ``(m_t, S_t)`` with distance ``W2(N(m_t, S_t), N(m1, S1))``.
+
+    See theory :ref:`§3.3 <theory-gaussian>`.
 
     For particles that quantize ``N(m0, S0)`` flowing to the density ``N(m1, S1)``, pass the particles'
     own mean and covariance as ``(m0, S0)``: the errors then measure the time stepping and the quadrature,
@@ -130,7 +136,7 @@ def gaussian_reference(m0, S0, m1, S1) -> Reference:
         return theory.gaussian_w2(m_t, S_t, m1, S1)
 
     return Reference(lambda t: theory.gaussian_flow(m0, S0, m1, S1, t), distance,
-                     name="Gaussian flow (THEORY.md 3.3)")
+                     name="Gaussian flow (docs/theory.rst §3.3)")
 
 
 def finest_reference(src, tgt, *, loss="w2", method="auto", scheme="rk4", h, t_end, clip=False,

@@ -132,7 +132,7 @@ def step_size_study(src, tgt, *, loss="w2", method="auto", scheme="euler", hs, t
     metric : {"auto", "particles", "w2", "moments"}
         How the error between clouds is measured (module docstring); ``"auto"`` follows the reference.
     fit_on : str
-        The error curve whose fit is reported as ``order`` (default ``"w2_sup"``, THEORY.md 3.6).
+        The error curve whose fit is reported as ``order`` (default ``"w2_sup"``, theory :ref:`§3.6 <theory-orders>`).
     refine : int, optional
         Refinement of the finest run: 4 with an RK4 reference, 16 otherwise. Every ``h`` must be a
         multiple of the reference step (so that every recorded time is one of the reference's).
