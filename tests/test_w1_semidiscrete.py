@@ -2,6 +2,11 @@
 numpy brute force for the cell search, POT's exact LP for W1, fresh Monte Carlo for the cells' masses, drifts
 and medians, finite differences of W1 along a flow for the energy identity."""
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import ot
 import pytest
@@ -9,15 +14,17 @@ from scipy.optimize import minimize
 from scipy.spatial.distance import cdist
 
 import odeflow as of
-from odeflow.potentials.semidiscrete.apollonius_kernels import (
+from odeflow.potentials.semidiscrete.apollonius_search import (
     build_tree,
     nearest_cells,
     node_geometry,
     node_lifts,
+    tree_arrays,
 )
 
 BOX = of.UniformBox([0.0, 0.0], [1.0, 1.0])
 N_SAMPLES = 20_000
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def brute_owner(y, x, psi):
@@ -47,15 +54,22 @@ def test_nearest_cells_is_exact(dim, slope, rng):
     y = 1.3 * rng.standard_normal((S, dim))
     psi = slope * x[:, 0] + 0.2 * rng.random(n)
     z = psi.max() - psi
-    perm, lo, hi, start, end, left, right = build_tree(x, 8)
+    arrays = tree_arrays(n, dim)
+    m = build_tree(x, 8, *arrays)
+    perm = arrays[0]
+    lo, hi, start, end, left, right = (v[:m] for v in arrays[1:])
     rank = np.empty(n, np.int64)
     rank[perm] = np.arange(n)
     xs, zs = np.ascontiguousarray(x[perm]), z[perm].copy()
-    centre, radius = node_geometry(xs, start, end)
-    lifts = node_lifts(xs, zs, start, end, centre)
+    centre, radius = np.empty((m, dim)), np.empty(m)
+    node_geometry(xs, start, end, centre, radius)
+    lifts = (np.empty(m), np.empty((m, dim)), np.empty(m))
+    node_lifts(xs, zs, start, end, centre, *lifts)
     guess = rng.integers(-1, n, S)  # any guess (or none) must give the same answer
-    cand, dist, count, _ = nearest_cells(y, xs, zs, perm, rank, (lo, hi, start, end, left, right, centre, radius),
-                                         lifts, np.full(S, window), 64, guess)
+    cand, dist = np.full((S, 64), 7, np.int32), np.full((S, 64), 7.0)  # garbage: every entry must be written
+    count, cut_gap = np.full(S, 7, np.int32), np.zeros(S)
+    nearest_cells(y, xs, zs, perm, rank, (lo, hi, start, end, left, right, centre, radius), lifts,
+                  np.full(S, window), 64, guess, cand, dist, count, cut_gap)
     values = cdist(y, x) - psi[None, :]
     best = values.min(axis=1)
     assert np.all(cand[:, 0] == values.argmin(axis=1))
@@ -63,6 +77,8 @@ def test_nearest_cells_is_exact(dim, slope, rng):
     assert np.all(count == inside.sum(axis=1))
     for s in range(0, S, 97):
         assert set(cand[s, :count[s]].tolist()) == set(np.flatnonzero(inside[s]).tolist())
+        assert np.all(cand[s, count[s]:] == -1)
+    assert np.all(np.isinf(cut_gap) | (count == 64))
     np.testing.assert_allclose(dist[np.arange(S), 0], cdist(y, x)[np.arange(S), cand[:, 0]], rtol=1e-12)
 
 
@@ -131,6 +147,84 @@ def test_two_halves_closed_form():
     assert abs(pot.cost - 0.2966167) < 3 * pot.info["cost_error"]
     assert np.abs(pot.drift).max() < 0.03
     assert np.abs(pot.targets - [[0.25, 0.5], [0.75, 0.5]]).max() < 0.01
+
+
+def test_drift_is_minus_the_gradient_of_the_cost_by_finite_differences():
+    """drift_i = -(1/a_i) dW1/dx_i: central differences of the returned cost (the quadrature and the smoothing
+    fixed, both kept by the warm start) against the drift kernel. The difference error is O(h^2): about 3e-3
+    at h = 1e-3 and 3e-5 at h = 1e-4 here, so 3e-4 at h = 1e-4 would catch a wrong factor or sign."""
+    x = np.random.default_rng(5).random((30, 2))
+    solver = of.make_solver(2, BOX, loss="w1", method="semidiscrete", rng=0, n_samples=N_SAMPLES, tol=1e-10)
+    pot = solver(of.Cloud(x))
+    assert pot.success
+    h, a = 1e-4, 1.0 / 30
+    for i, k in ((3, 0), (17, 1), (25, 0)):
+        cost = []
+        for sign in (1.0, -1.0):
+            xp = x.copy()
+            xp[i, k] += sign * h
+            moved = solver(of.Cloud(xp))
+            assert moved.success and moved.info["warm"] == "warm" and moved.info["smoothing"] == "kept"
+            cost.append(moved.cost)
+        assert abs(-(cost[0] - cost[1]) / (2 * h) / a - pot.drift[i, k]) < 3e-4, (i, k)
+
+
+def test_warm_start_takes_fewer_newton_steps_than_cold():
+    x = np.random.default_rng(5).random((30, 2))
+    solver = of.make_solver(2, BOX, loss="w1", method="semidiscrete", rng=0, n_samples=N_SAMPLES)
+    first = solver(of.Cloud(x))
+    moved = x + 0.01 * first.drift
+    warm = solver(of.Cloud(moved))
+    solver.reset()
+    cold = solver(of.Cloud(moved))
+    assert warm.success and cold.success and (warm.info["warm"], cold.info["warm"]) == ("warm", "cold")
+    assert warm.info["iterations"] < cold.info["iterations"]
+    # the cold start refits the smoothing, the warm one keeps it: each cost brackets the quadrature's W1 from
+    # below within its dual gap, so the two differ by at most the larger gap
+    gap = max(warm.info["dual_gap"], cold.info["dual_gap"])
+    assert 0 < gap < 1e-3 and abs(warm.cost - cold.cost) <= gap
+
+
+INTERRUPT = textwrap.dedent("""
+    import signal, numpy as np, odeflow as of
+
+    def alarm(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGALRM, alarm)
+    target = of.Gaussian(np.zeros(2), np.eye(2))
+    x = 0.3 * np.random.default_rng(0).standard_normal((80, 2)) + 1.0
+    solver = of.make_solver(2, target, loss="w1", method="semidiscrete", rng=0)
+    solver(of.Cloud(x[:20]))  # load the kernels
+    hits = 0
+    for delay in (0.01, 0.1):
+        solver.reset()
+        signal.setitimer(signal.ITIMER_REAL, delay)
+        try:
+            solver(of.Cloud(x))
+        except KeyboardInterrupt:
+            hits += 1
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        solver.reset()
+        assert solver(of.Cloud(x)).info["status"] == "optimal"  # the same solver, again
+    signal.setitimer(signal.ITIMER_REAL, 0.3)  # a flow, interrupted mid-step, then run again
+    try:
+        of.simulate(x, target, loss="w1", h=0.25, t_end=3.0, rng=0, progress=False)
+    except KeyboardInterrupt:
+        hits += 1
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    assert of.simulate(x, target, loss="w1", h=0.5, t_end=0.5, rng=0, progress=False).status == 0
+    print("hits", hits)
+""")
+
+
+def test_interrupted_solves_and_flows_leave_the_process_usable():
+    """Ctrl-C (a timer signal raising KeyboardInterrupt) mid-solve on two numba threads surfaces as a
+    KeyboardInterrupt, never a SystemError, and the same solver then solves again in the same process."""
+    out = subprocess.run([sys.executable, "-c", INTERRUPT], capture_output=True, text=True, timeout=300, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": ROOT, "NUMBA_NUM_THREADS": "2"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert int(out.stdout.split("hits")[-1]) >= 2  # most timers fired mid-solve
 
 
 # --- other dimensions, degenerate input, options -------------------------------------------------------

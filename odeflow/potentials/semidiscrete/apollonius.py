@@ -54,7 +54,7 @@ capped at ``(v_(k) - v_(1)) / WINDOW`` with ``v_(j)`` the j-th best value at the
 ``max_candidates``, so that no list needs more than about ``k`` sites.
 
 Exact search. Which sites compete for a sample is found exactly, never by a fixed neighbour count: see
-:mod:`.apollonius_kernels`. With ``z_i = max(psi) - psi_i >= 0``, ``|y - x_i| - psi_i + max(psi)`` is the
+:mod:`.apollonius_search`. With ``z_i = max(psi) - psi_i >= 0``, ``|y - x_i| - psi_i + max(psi)`` is the
 distance from ``(y, 0)`` to ``(x_i, z_i)`` in the norm ``|u| + |t|`` of ``R^{d+1}``, so the owner of ``y`` is
 its nearest lifted site. A k-d tree over the particles (built once per solve) carries per node the least
 ``z`` and a least-squares plane ``z >= b + g.(x - c)``; a node is skipped only when
@@ -127,17 +127,15 @@ from scipy.spatial import cKDTree
 
 from ..._checks import check_int, check_real
 from .apollonius_kernels import (
-    build_tree,
     cell_medians,
     cell_moments,
-    nearest_cells,
-    node_geometry,
-    node_lifts,
     soft_cells,
     soft_laplacian,
     soft_laplacian_dense,
+    soft_pairs,
     tangent_rhs,
 )
+from .apollonius_search import build_tree, nearest_cells, node_geometry, node_lifts, tree_arrays
 
 DEFAULT_EPSILON = 0.01
 DEFAULT_MAX_CANDIDATES = 64
@@ -176,26 +174,32 @@ class _Sites:
 
     def __init__(self, x, y, kmax):
         self.x, self.y, self.kmax = x, y, kmax
-        n = x.shape[0]
-        lo_hi = build_tree(x, LEAF_SIZE)
-        self.perm = lo_hi[0]
+        n, d = x.shape
+        arrays = tree_arrays(n, d)
+        m = build_tree(x, LEAF_SIZE, *arrays)
+        self.perm = arrays[0]
         self.rank = np.empty(n, np.int64)
         self.rank[self.perm] = np.arange(n)
         self.xs = np.ascontiguousarray(x[self.perm])
-        lo, hi, start, end, left, right = lo_hi[1:]
-        centre, radius = node_geometry(self.xs, start, end)
+        lo, hi, start, end, left, right = (v[:m] for v in arrays[1:])
+        centre, radius = np.empty((m, d)), np.empty(m)
+        node_geometry(self.xs, start, end, centre, radius)
         self.tree = (lo, hi, start, end, left, right, centre, radius)
         self.guess = np.full(y.shape[0], -1, np.int64)
         self.queries = 0
 
     def lists(self, psi, window, kmax=None, rows=None):
         """Exact candidate lists at ``psi`` for all samples or for ``rows`` (see
-        :func:`.apollonius_kernels.nearest_cells`)."""
+        :func:`.apollonius_search.nearest_cells`): ``(cand, dist, count, cut_gap)``."""
         zs = (np.max(psi) - psi)[self.perm]
-        lifts = node_lifts(self.xs, zs, self.tree[2], self.tree[3], self.tree[6])
+        nodes, d = self.tree[0].shape
+        lifts = (np.empty(nodes), np.empty((nodes, d)), np.empty(nodes))
+        node_lifts(self.xs, zs, self.tree[2], self.tree[3], self.tree[6], *lifts)
         y, guess = (self.y, self.guess) if rows is None else (self.y[rows], self.guess[rows])
-        out = nearest_cells(y, self.xs, zs, self.perm, self.rank, self.tree, lifts, window,
-                            self.kmax if kmax is None else kmax, guess)
+        k = self.kmax if kmax is None else kmax
+        S = y.shape[0]
+        out = (np.empty((S, k), np.int32), np.empty((S, k)), np.empty(S, np.int32), np.empty(S))
+        nearest_cells(y, self.xs, zs, self.perm, self.rank, self.tree, lifts, window, k, guess, *out)
         if rows is None:
             self.guess = out[0][:, 0].astype(np.int64)
         else:
@@ -373,14 +377,18 @@ class ApolloniusSolver:
         """Newton direction: a Cholesky (dense, small n) or sparse LU of the soft cells' Laplacian, shifted by
         a tiny multiple of the identity (it is singular: constants are in its kernel)."""
         if n <= DENSE_MAX:
-            H = soft_laplacian_dense(lists.cand, lists.count, prob, eps, n, 0.0)
+            H = np.empty((n, n))
+            soft_laplacian_dense(lists.cand, lists.count, prob, eps, 0.0, H)
             H[np.diag_indices(n)] += REGULARISATION * max(float(np.max(np.diag(H))), np.finfo(float).tiny)
             try:
                 return sla.cho_solve(sla.cho_factor(H, check_finite=False), grad, check_finite=False)
             except (np.linalg.LinAlgError, ValueError):
                 return np.full(n, np.nan)
-        data, indices, indptr = soft_laplacian(lists.cand, lists.count, prob, eps, PAIR_FLOOR, n, 0.0)
-        H = sp.csc_array((data, indices, indptr), shape=(n, n))
+        per_row = np.empty(n + 1, np.int64)
+        room = int(soft_pairs(lists.cand, lists.count, prob, PAIR_FLOOR, per_row)) + n
+        data, indices, indptr = np.empty(room), np.empty(room, np.int64), np.empty(n + 1, np.int64)
+        q = soft_laplacian(lists.cand, lists.count, prob, eps, PAIR_FLOOR, 0.0, per_row, data, indices, indptr)
+        H = sp.csc_array((data[:q], indices[:q], indptr), shape=(n, n))
         delta = REGULARISATION * max(float(H.diagonal().max()), np.finfo(float).tiny)
         H = H + delta * sp.eye_array(n, format="csc")
         try:
@@ -479,11 +487,13 @@ class ApolloniusSolver:
             psi, lists, prob, mass, value, err, status, eps = self._run(sites, a, psi, tol, max_iter, stats)
             if status == "optimal":  # smoothing fitted to the solution, as a warm start's is (see the docstring)
                 psi, lists, prob, mass, value, err, status, eps = self._run(sites, a, psi, tol, max_iter, stats)
-        unit, tcost, hard, phi = cell_moments(y, x, lists.cand, lists.dist, lists.count, prob, psi, n)
+        unit, tcost, hard, phi = np.empty_like(x), np.empty(n), np.empty(n), np.empty(y.shape[0])
+        cell_moments(y, x, lists.cand, lists.dist, lists.count, prob, psi, unit, tcost, hard, phi)
         drift = np.divide(unit, mass[:, None], out=np.zeros_like(unit), where=mass[:, None] > 0)
         scale = float(np.sqrt(np.mean(np.sum((y - y.mean(axis=0)) ** 2, axis=1)))) or 1.0
-        medians, m_it, m_left = cell_medians(y, lists.cand, lists.count, prob, x.copy(),
-                                              np.full(n, MEDIAN_TOL * scale), MEDIAN_MAX_ITER)
+        medians = np.empty_like(x)
+        m_it, m_left = cell_medians(y, lists.cand, lists.count, prob, x, np.full(n, MEDIAN_TOL * scale),
+                                    MEDIAN_MAX_ITER, medians)
         cost = float(tcost.sum())
         self._state = (x.copy(), psi.copy(), lists.cand, lists.count, prob, eps, lists.capped_fraction) \
             if status == "optimal" else None
@@ -524,7 +534,8 @@ class ApolloniusSolver:
                 or not np.array_equal(state[1], psi):
             return psi.copy()
         _, _, cand, count, prob, eps, _ = state
-        r = tangent_rhs(self.samples, x_old, x_new - x_old, cand, count, prob, eps)
+        r = np.empty(x_old.shape[0])
+        tangent_rhs(self.samples, x_old, x_new - x_old, cand, count, prob, eps, r)
         step = self._direction(_Frozen(cand, count), prob, eps, -r, x_old.shape[0])
         return psi + step if np.all(np.isfinite(step)) else psi.copy()
 
