@@ -250,9 +250,30 @@ def test_duplicate_particles_share_their_cell(rng):
     assert pot.f[5] == pot.f[11]
 
 
+def test_method_auto_routes_w1_against_any_density_to_the_apollonius_path(rng):
+    """Even where w2 takes an exact path (2-D Gaussian, 3-D box), w1 takes the Apollonius cells."""
+    for x, density in ((rng.random((12, 2)), of.Gaussian([0.0, 0.0], np.eye(2))),
+                       (rng.random((12, 3)), of.UniformBox([0.0] * 3, [1.0] * 3))):
+        pot = of.kantorovich(x, density, loss="w1", rng=0, n_samples=4000)
+        assert pot.success and pot.info["path"] == "sampled_w1" and pot.loss == "w1"
+        assert of.kantorovich(x, density, rng=0).info["path"] in ("exact2d", "exact3d")
+    res = of.simulate(rng.random((12, 2)), BOX, loss="w1", h=0.1, t_end=0.2, rng=0, n_samples=4000, progress=False)
+    assert res.success and res.info["solver_info"]["path"] == "sampled_w1"
+
+
 def test_refusals_and_honest_failures():
     with pytest.raises(ValueError, match="^path"):
         of.make_solver(2, BOX, loss="w1", method="semidiscrete", path="exact2d")
+    with pytest.raises(ValueError, match="^path"):
+        of.make_solver(3, of.UniformBox([0.0] * 3, [1.0] * 3), loss="w1", path="exact3d")
+    with pytest.raises(ValueError, match="^accuracy"):
+        of.make_solver(2, BOX, loss="w1", method="semidiscrete", accuracy=0.01)
+    with pytest.raises(ValueError, match="^n_samples"):
+        of.make_solver(2, BOX, loss="w1", method="semidiscrete", n_samples=1)
+    with pytest.raises(ValueError, match="^tgt"):
+        of.kantorovich(np.zeros((3, 3)), BOX, loss="w1", method="semidiscrete")
+    with pytest.raises(ValueError, match="^src"):
+        of.kantorovich(of.Cloud(np.eye(2), [1.0, 0.0]), BOX, loss="w1", method="semidiscrete")
     with pytest.raises(ValueError, match="^epsilon"):
         of.make_solver(2, BOX, loss="w1", method="semidiscrete", epsilon=-1.0)
     with pytest.raises(TypeError, match="^options"):
