@@ -12,10 +12,21 @@ coordinates, absolute value on the last). For a sample ``y`` lifted to ``(y, 0)`
 so the owner of ``y`` (the ``i`` minimising ``|y - x_i| - psi_i``) is the nearest lifted site in that norm,
 and ranking by the norm is ranking by cell value. For a tree node whose sites lie in the box
 ``[lo, hi]`` (first ``d`` coordinates) with ``z >= zlo``, every site of the node satisfies
-``|y - x_i| + z_i >= dist(y, [lo, hi]) + zlo``: a lower bound. The search visits nodes nearest first and
-skips a node only when that bound exceeds the current threshold (the best value found plus the window,
-or the worst value kept when the candidate list is full), so no site whose value is within the window of
-the true minimum is ever skipped. Among equal values the tie is broken arbitrarily.
+``|y - x_i| + z_i >= dist(y, [lo, hi]) + zlo``: a lower bound. A second one holds when the node's sites
+also satisfy ``z_i >= b + g.(x_i - c)`` and ``|x_i - c| <= r`` (a plane under the lifts, fitted by
+:func:`node_lifts`, and a ball around the centre ``c``): with ``e = (y - c) / |y - c|``,
+``|y - x_i| >= e.(y - x_i) = |y - c| - e.(x_i - c)``, so
+
+    |y - x_i| + z_i >= |y - c| + b + (g - e).(x_i - c) >= |y - c| + b - |g - e| r
+
+(for ``y = c``: ``>= b - (|g| + 1) r``, weaker still). The search visits nodes best bound first and skips a
+node only when the larger bound exceeds the current threshold: the best value found so far plus the
+window (the best found is never below the true minimum, so this threshold is never below the true one),
+or, when the candidate list is full, its worst value. Inside a leaf a site is skipped only when
+``z_i`` alone, or ``|y - x_i| + z_i``, exceeds it. So every site whose value is within the window of the
+true minimum is kept, except where the cap ``kmax`` is reached, and then exactly the ``kmax`` best are kept
+and ``cut_gap`` says so. A final pass drops list entries outside the window of the true minimum. Among equal
+values the tie is broken arbitrarily.
 
 Threads and interrupts: :func:`nearest_cells` is the one ``parallel=True`` kernel (numba ``prange`` over
 chunks of samples); its threads are joined before it returns. No kernel here or in
