@@ -167,10 +167,11 @@ def test_failure_is_reported_never_passed_off(rng):
 
 def test_semidiscrete_option_errors(rng):
     x = rng.random((10, 2))
-    with pytest.raises(ValueError, match="^loss"):
-        of.kantorovich(x, BOX, loss="w1", method="semidiscrete")
-    with pytest.raises(ValueError, match="^loss"):
-        of.simulate(x, BOX, loss="w1", progress=False)
+    with pytest.raises(ValueError, match="^path"):  # w1 has only the sampled path (tests/test_w1_semidiscrete.py)
+        of.kantorovich(x, BOX, loss="w1", method="semidiscrete", path="exact2d")
+    with pytest.raises(ValueError, match="^path"):
+        of.kantorovich(rng.random((10, 3)), of.UniformBox([0] * 3, [1] * 3), loss="w1", method="semidiscrete",
+                       path="exact3d")
     with pytest.raises(ValueError, match="^path"):  # no exact cells for a 3-D Gaussian
         of.kantorovich(rng.random((10, 3)), of.Gaussian(np.zeros(3), np.eye(3)), method="semidiscrete", path="exact2d")
     with pytest.raises(ValueError, match="^path"):

@@ -9,8 +9,9 @@ Methods
                     trajectory the previous plan is reused while a dual certificate shows it optimal
                     (:mod:`.warm`)
 ``"onedim"``        discrete target, d = 1: sorting (:mod:`.onedim`)
-``"semidiscrete"``  density target (w2): Laguerre cells, exact in 2-D for boxes and images, sampled
-                    otherwise (:mod:`.semidiscrete`)
+``"semidiscrete"``  density target: w2 Laguerre cells, exact in 2-D for boxes, images and Gaussians and
+                    for 3-D boxes, sampled otherwise; w1 Apollonius cells on a quadrature, any density
+                    (:mod:`.semidiscrete`)
 ``"entropic"``      discrete target: entropic OT (log-domain Sinkhorn, epsilon-scaling), optionally
                     debiased (the Sinkhorn divergence) (:mod:`.entropic`)
 ``"auto"``          ``"onedim"`` for d = 1 clouds, ``"exact"`` for other clouds, and the density method

@@ -35,9 +35,13 @@ Warm start: the solver object keeps the last particles and duals. On the next ca
 ``psi'_i = psi_i + (|T_i - x'_i|^2 - |T_i - x_i|^2) / 2`` (the power distance of each old centroid to its
 own particle is kept), and falls back to a cold start when that leaves a cell empty or is worse.
 
-Only ``loss="w2"`` is implemented: the w1 cells (additively weighted, hyperbolic boundaries) are not,
-and asking for them raises ``ValueError`` naming ``loss``. Particles need positive weights; particles
-at the same position share one cell (split in proportion to their weights).
+``loss="w1"`` takes the path ``"sampled_w1"`` (:mod:`.apollonius`, any dimension): additively weighted
+(Apollonius) cells ``L_i = {y : |y - x_i| - psi_i <= |y - x_k| - psi_k}`` on a quadrature, found by an exact
+search; ``drift`` is the mean over each cell of the unit vectors from its particle (length <= 1),
+``cost`` is W1, and ``targets`` are the cells' geometric medians (where the drift would vanish; ``clip=True``
+stops particles there). Its warm start is a tangent prediction of the duals from the previous solve. Paths
+``"exact2d"`` and ``"exact3d"`` are refused for w1 (``ValueError`` naming ``path``). Particles need positive weights;
+particles at the same position share one cell (split in proportion to their weights).
 
 Examples
 --------
@@ -107,7 +111,8 @@ def _unique_sites(x, a):
 
 
 class SemidiscreteSolver(PotentialSolver):
-    """Semi-discrete w2 potentials against a density; see the module docstring.
+    """Semi-discrete potentials against a density (w2: Laguerre cells; w1: Apollonius cells); see the module
+    docstring.
 
     Options
     -------
@@ -116,12 +121,14 @@ class SemidiscreteSolver(PotentialSolver):
     max_iter : int
         Newton iterations allowed per solve (default 100). A solve that misses ``tol`` returns
         ``success=False`` with ``status`` ``"max_iter_reached"`` or ``"stalled"``.
-    path : {"auto", "exact2d", "sampled"}
+    path : {"auto", "exact2d", "exact3d", "sampled"}  (loss "w1": "auto" or "sampled" only)
     warm_start : bool
         Reuse the previous call's duals (default True).
     n_samples, epsilon, neighbours, accuracy
         Sampled path only: see :mod:`.sampled` (``accuracy``: the rms relative cell-mass error against the
-        density that the quadrature is grown to reach; ``n_samples`` fixes its size instead).
+        density that the quadrature is grown to reach; ``n_samples`` fixes its size instead). For loss
+        ``"w1"`` see :mod:`.apollonius` (``neighbours``: the most candidate sites kept per sample, default 64;
+        ``accuracy`` is not used).
 
     Examples
     --------
@@ -140,12 +147,10 @@ class SemidiscreteSolver(PotentialSolver):
     def __init__(self, target, loss: Loss, *, tol=None, max_iter=DEFAULT_MAX_ITER, path="auto",
                  warm_start=True, n_samples=None, epsilon=None, neighbours=None, accuracy=None, rng=None):
         super().__init__(target, loss)
-        if loss.name != "w2":
-            raise ValueError(
-                f"loss: method='semidiscrete' implements only 'w2' against a density, got {loss.name!r}; "
-                f"for w1 sample the density into a Cloud and use method='exact'"
-            )
         self.path_option = check_choice(path, "path", PATHS)
+        if loss.name == "w1":
+            self._init_w1(tol, max_iter, warm_start, n_samples, epsilon, neighbours, accuracy, rng)
+            return
         exact = exact_path(target)
         if self.path_option in ("exact2d", "exact3d") and exact != self.path_option:
             raise ValueError(
@@ -168,9 +173,27 @@ class SemidiscreteSolver(PotentialSolver):
             raise ValueError(f"{given[0]}: only used by path='sampled' (this target takes an exact path)")
         self.reset()
 
+    def _init_w1(self, tol, max_iter, warm_start, n_samples, epsilon, neighbours, accuracy, rng):
+        """loss 'w1': additively weighted cells on a quadrature (:mod:`.apollonius`), any dimension."""
+        from .apollonius import ApolloniusSolver  # noqa: PLC0415  (numba kernels compiled on first use)
+
+        if self.path_option in ("exact2d", "exact3d"):
+            raise ValueError(f"path: {self.path_option!r} exists only for loss 'w2'; loss 'w1' takes path "
+                             "'sampled' (the Apollonius cells of a quadrature) for every density")
+        if accuracy is not None:
+            raise ValueError("accuracy: only used by loss 'w2' on path='sampled'; for loss 'w1' set n_samples")
+        self.path = "sampled_w1"
+        self.tol = DEFAULT_TOL["sampled"] if tol is None else check_real(tol, "tol", positive=True)
+        self.max_iter = check_int(max_iter, "max_iter", minimum=1)
+        self.warm_start = bool(warm_start)
+        self.rng = as_rng(rng)
+        self._quad = ApolloniusSolver(self.target, rng=self.rng, n_samples=n_samples, epsilon=epsilon,
+                                      max_candidates=neighbours)
+        self.reset()
+
     def reset(self):
         """Forget the warm-start state."""
-        self._last = None  # (sites, psi, centroids) of the previous solve
+        self._last = None  # (sites, psi, centroids) of the previous solve (w1: drifts instead of centroids)
 
     def _predict(self, sites):
         """Warm-start duals for new sites, or None."""
@@ -192,6 +215,8 @@ class SemidiscreteSolver(PotentialSolver):
             raise ValueError("src: method='semidiscrete' needs positive particle weights "
                              f"({int(np.count_nonzero(a <= 0))} are zero)")
         sites, w, inverse = _unique_sites(x, a)
+        if self.loss.name == "w1":
+            return self._solve_w1(x, sites, w, inverse, start)
         psi0 = self._predict(sites)
         if self.path != "sampled":
             diagram = make_diagram(sites, w, self.target)
@@ -224,6 +249,25 @@ class SemidiscreteSolver(PotentialSolver):
         info["seconds"] = time.perf_counter() - start
         return KantorovichResult(cost=cost, f=psi, g=None, plan=None, targets=centroids,
                                  drift=centroids - x, info=info, loss="w2")
+
+    def _solve_w1(self, x, sites, w, inverse, start):
+        """loss 'w1': duals, drifts (mean unit vectors over the cells), W1, targets (the cells' medians)."""
+        psi0 = None
+        if self.warm_start and self._last is not None and self._last[0].shape == sites.shape:
+            psi0 = self._quad.predict(self._last[0], self._last[1], sites)
+        psi, mass, drift, cost, info = self._quad.solve(sites, w, self.tol, self.max_iter, psi0)
+        medians = info.pop("targets")
+        success = info["status"] == "optimal"
+        self._last = (sites.copy(), psi.copy(), drift.copy()) if success else None
+        if inverse is not None:
+            psi, drift, medians = psi[inverse], drift[inverse], medians[inverse]
+        info.update({"method": "semidiscrete", "path": self.path, "warm": info["start"],
+                     "tol": self.tol, "max_iter": self.max_iter, "support_size": int(sites.shape[0]),
+                     "min_mass_ratio": float(np.min(mass / w))})
+        info["message"] = _message(info)
+        info["seconds"] = time.perf_counter() - start
+        return KantorovichResult(cost=cost, f=psi, g=None, plan=None, targets=medians, drift=drift, info=info,
+                                 loss="w1")
 
 
 def _message(info) -> str:
