@@ -36,7 +36,7 @@ density targets:
                                          pixels carry the mass (ink=light: the light ones);
                                          extent = left,right,bottom,top
   --target '{density = "gaussian", mean = [3.0, 0.0], cov = [[1.0, 0.0], [0.0, 0.3]]}'
-  A density target needs loss w2 and method auto or semidiscrete; a gaussian or uniform source takes
+  A density target needs method auto or semidiscrete (w1: Apollonius cells, slower than w2); a gaussian or uniform source takes
   its dimension. In a TOML file a relative image path is read from the file's folder.
 """
 

@@ -122,9 +122,6 @@ def normalize(params: dict) -> dict:
     elif out["source"] is None or out["target"] is None:
         raise ValueError("source: both source and target (or a problem) are needed")
     if is_density(out["target"]):
-        if out["loss"] != "w2":
-            raise ValueError(f"loss: a density target needs loss 'w2' (got {out['loss']!r}); w1 flows need a "
-                             f"dataset target")
         if out["method"] not in ("auto", "semidiscrete"):
             raise ValueError(f"method: a density target needs method 'semidiscrete' or 'auto', got "
                              f"{out['method']!r}")

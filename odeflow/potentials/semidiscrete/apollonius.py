@@ -90,6 +90,14 @@ A site whose soft cell is empty is given the dual that makes it tie for its near
 (``rescued``). Work is bounded by ``max_iter`` Newton steps, ``MAX_HALVINGS`` halvings per line search, one
 cold restart, and ``MEDIAN_MAX_ITER`` sweeps of the medians' safeguarded Newton iteration.
 
+Speed (a measured limitation). From a blob far from the density, as in the papers' flows, the W1 cells are
+needles along the transport rays and many sites nearly tie for each sample, so the smoothing is capped far
+below ``epsilon`` and Newton takes many damped steps: blob ``0.25 N(0, I) + (1.5, 0)`` against ``N(0, I)``,
+2-D, N = 300, 30 000 samples: a cold solve 5 s, warm steps 1 - 10 s (8 - 25 Newton steps); N = 1000: a cold
+solve 1 - 2 minutes and warm steps up to minutes; 5-D, N = 1000 to t = 3 (h = 0.1, 30 samples per particle):
+320 s (2-core machine, loaded). The w2 sampled path (:mod:`.sampled`) is one to two orders faster on the
+same problems.
+
 Exact 2-D cells for boxes (not done). In polar coordinates ``(r, theta)`` around ``x_i`` the boundary with
 ``x_k`` (``D = |x_k - x_i|``, ``delta = psi_i - psi_k``, ``theta_k`` the direction of ``x_k``) is
 ``r = (D^2 - delta^2) / (2 (D cos(theta - theta_k) - delta))``, so a cell is ``{r <= R_i(theta)}`` with ``R_i``
