@@ -127,6 +127,8 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
@@ -175,6 +177,25 @@ SPACING_NEIGHBOURS = 8
 DU_FLOOR = 0.1
 #: A warm start keeps the previous eps_s unless more than this fraction of the lists was cut by the cap.
 REFIT_CAPPED = 0.01
+
+
+def _one_blas_thread():
+    """Context limiting BLAS to one thread (threadpoolctl, if installed), for the dense Cholesky.
+
+    For n <= DENSE_MAX a threaded factorisation gains little, and on a loaded machine its threads wait for
+    each other: measured on 2 busy cores, 2-D N = 300, ``cho_factor`` took 0.5 s a call threaded against 1 ms
+    on one thread (a warm solve 10.8 s against 4.7 s)."""
+    global _BLAS
+    if _BLAS is None:
+        try:
+            from threadpoolctl import ThreadpoolController  # noqa: PLC0415
+            _BLAS = ThreadpoolController()
+        except ImportError:
+            _BLAS = False
+    return _BLAS.limit(limits=1, user_api="blas") if _BLAS else contextlib.nullcontext()
+
+
+_BLAS = None
 
 
 class _Sites:
@@ -386,10 +407,11 @@ class ApolloniusSolver:
         a tiny multiple of the identity (it is singular: constants are in its kernel)."""
         if n <= DENSE_MAX:
             H = np.empty((n, n))
-            soft_laplacian_dense(lists.cand, lists.count, prob, eps, 0.0, H)
+            soft_laplacian_dense(lists.cand, lists.count, prob, eps, PAIR_FLOOR, 0.0, H)
             H[np.diag_indices(n)] += REGULARISATION * max(float(np.max(np.diag(H))), np.finfo(float).tiny)
             try:
-                return sla.cho_solve(sla.cho_factor(H, check_finite=False), grad, check_finite=False)
+                with _one_blas_thread():
+                    return sla.cho_solve(sla.cho_factor(H, check_finite=False), grad, check_finite=False)
             except (np.linalg.LinAlgError, ValueError):
                 return np.full(n, np.nan)
         per_row = np.empty(n + 1, np.int64)
@@ -423,6 +445,8 @@ class ApolloniusSolver:
                 continue
             value = float(a @ psi) + smooth  # F_eps(psi)
             err = float(np.max(np.abs(mass - a) / a))
+            if it == 0:  # KMT's floor: no cell may fall below half the least of the weights and first masses
+                floor = 0.5 * min(float(np.min(a)), float(np.min(mass)))
             if not np.isfinite(value):
                 return psi, lists, prob, mass, value, err, "numerical_failure"
             if err <= tol:
@@ -442,7 +466,8 @@ class ApolloniusSolver:
                 trial = trial - a @ trial
                 lists_t = lists.at(trial)
                 soft_cells(lists_t.cand, lists_t.dist, lists_t.count, trial, eps, prob_t, mass_t)
-                if np.linalg.norm(mass_t - a) <= (1.0 - 0.5 * tau) * np.linalg.norm(grad):  # KMT's rule
+                if np.min(mass_t) >= floor and \
+                        np.linalg.norm(mass_t - a) <= (1.0 - 0.5 * tau) * np.linalg.norm(grad):  # KMT's rule
                     break
                 tau *= 0.5
             else:
