@@ -163,6 +163,10 @@ EMD_MIN, EMD_MAX = 1000, 4000
 #: Largest change of any dual in one Newton step, in units of that site's eps.
 TRUST = 1000.0
 MAX_HALVINGS = 30
+#: A line-search trial whose lists would need a search is first tried on the current lists (sites missing
+#: from them only take mass from the listed ones): rejected without a search if its mass error exceeds
+#: PRESCREEN times KMT's bound (0: off). Accepting always uses exact lists.
+PRESCREEN = 1.0
 #: Sites given a dual by the rescue, at most this many rounds per Newton run.
 RESCUE_ROUNDS = 5
 PAIR_FLOOR = 1e-8
@@ -261,6 +265,11 @@ class _Lists:
         else:
             self.cut_gap[rows] = cut_gap
             self.complete[rows] = np.minimum(self.window[rows], cut_gap)
+
+    def stale(self, psi) -> bool:
+        """Whether some list is no longer exact within the window at ``psi`` (:meth:`at` would search)."""
+        move = psi - self.ref
+        return bool(np.any(self.complete - float(np.max(move) - np.min(move)) < WINDOW * self.eps))
 
     def at(self, psi):
         """Lists exact within the window at ``psi``: ``self``, or a copy with the stale samples re-queried."""
@@ -461,13 +470,19 @@ class ApolloniusSolver:
                 return psi, lists, prob, mass, value, err, "numerical_failure"
             reach = float(np.max(np.abs(d - a @ d) / eps_site))
             tau = min(1.0, TRUST / reach) if reach > 0 else 1.0
-            for _ in range(MAX_HALVINGS):  # every trial on lists exact at the trial point
+            for _ in range(MAX_HALVINGS):  # every accepted trial on lists exact at the trial point
                 trial = psi + tau * d
                 trial = trial - a @ trial
+                bound = (1.0 - 0.5 * tau) * np.linalg.norm(grad)
+                if PRESCREEN and lists.stale(trial):  # screened on the current lists first (no search)
+                    soft_cells(lists.cand, lists.dist, lists.count, trial, eps, prob_t, mass_t)
+                    stats["screened"] = stats.get("screened", 0) + 1
+                    if np.linalg.norm(mass_t - a) > PRESCREEN * bound:
+                        tau *= 0.5
+                        continue
                 lists_t = lists.at(trial)
                 soft_cells(lists_t.cand, lists_t.dist, lists_t.count, trial, eps, prob_t, mass_t)
-                if np.min(mass_t) >= floor and \
-                        np.linalg.norm(mass_t - a) <= (1.0 - 0.5 * tau) * np.linalg.norm(grad):  # KMT's rule
+                if np.min(mass_t) >= floor and np.linalg.norm(mass_t - a) <= bound:  # KMT's rule
                     break
                 tau *= 0.5
             else:
