@@ -92,11 +92,12 @@ cold restart, and ``MEDIAN_MAX_ITER`` sweeps of the medians' safeguarded Newton 
 
 Speed (a measured limitation). From a blob far from the density, as in the papers' flows, the W1 cells are
 needles along the transport rays and many sites nearly tie for each sample, so the smoothing is capped far
-below ``epsilon`` and Newton takes many damped steps: blob ``0.25 N(0, I) + (1.5, 0)`` against ``N(0, I)``,
-2-D, N = 300, 30 000 samples: a cold solve 5 s, warm steps 1 - 10 s (8 - 25 Newton steps); N = 1000: a cold
-solve 1 - 2 minutes and warm steps up to minutes; 5-D, N = 1000 to t = 3 (h = 0.1, 30 samples per particle):
-320 s (2-core machine, loaded). The w2 sampled path (:mod:`.sampled`) is one to two orders faster on the
-same problems.
+below ``epsilon`` (about 1e-4 at N = 300, 2e-5 at N = 1000) and Newton takes many damped steps. Blob
+``0.25 N(0, I) + (1.5, 0)`` against ``N(0, I)``, Euler h = 0.1, idle 2-core machine: 2-D, N = 300, 30 000
+samples: a cold solve 5 s, warm steps 1 - 9 s (8 - 45 Newton steps, growing as the cloud spreads); 2-D,
+N = 1000: a cold solve about 45 s and warm steps 20 - 60 s (loaded machine); 5-D, N = 1000, 30 samples per
+particle: 212 s wall to t = 3 (31 solves). The w2 sampled path (:mod:`.sampled`) is one to two orders
+faster on the same problems.
 
 Exact 2-D cells for boxes (not done). In polar coordinates ``(r, theta)`` around ``x_i`` the boundary with
 ``x_k`` (``D = |x_k - x_i|``, ``delta = psi_i - psi_k``, ``theta_k`` the direction of ``x_k``) is
