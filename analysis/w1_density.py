@@ -9,11 +9,10 @@ Runs (forward Euler, ``method="semidiscrete"``, loss w1, warm-started):
 * 2-D uniform box [-1, 1]^2, N = 300 from the same blob, h = 0.1, plain and clipped, to t = 3;
 * 5-D Gaussian N(0, I), N = 300 from the blob, h = 0.1 to t = 3, timed (quadrature of 30 samples per particle).
 
-N = 300, not the 1000 the w1-density issue asks for: at N = 1000 the solver is too slow for a figure on a
-2-core machine (2-D: a cold solve 1-2 minutes, warm steps 7-160 s with 6-88 Newton steps even at
-``epsilon = 0.05``; 5-D: 320 s to t = 3). The
-blob is far from the density, where the W1 cells are needles along the transport rays and nearly tie; see
-:mod:`odeflow.potentials.semidiscrete.apollonius`.
+N = 300, not the 1000 the w1-density issue asks for: at N = 1000 the 2-D runs are too slow for a figure on a
+2-core machine (a cold solve about 45 s, warm steps 20 - 60 s: 15 - 30 minutes a run; 5-D N = 1000 takes
+212 s to t = 3). The blob is far from the density, where the W1 cells are needles along the transport rays
+and nearly tie; see :mod:`odeflow.potentials.semidiscrete.apollonius`.
 
 Writes figures/w1_density.png and figures/w1_density.json; returns the numbers it shows. ``quick=True``
 runs N = 150 (2-D) and N = 200 (5-D) with smaller quadratures, to t = 1, for tests.
