@@ -361,10 +361,7 @@ def hessian_count(y, x, psi, cand, eps, gap, cut, offsets):
         for s in range(c * S // n_chunks, (c + 1) * S // n_chunks):
             if gap[s] >= cut * eps[s]:
                 continue
-            m1 = np.inf
-            for l in range(k):
-                pi[l] = _power(y, s, x, cand[s, l], psi)
-                m1 = min(m1, pi[l])
+            m1 = _list_costs(y, s, x, psi, cand, pi)
             active = 0
             for l in range(k):
                 if pi[l] - m1 < cut * eps[s]:
@@ -402,19 +399,8 @@ def hessian_fill(y, w, x, psi, cand, eps, gap, cut, offsets, rows, cols, vals):
         for s in range(c * S // n_chunks, (c + 1) * S // n_chunks):
             if gap[s] >= cut * eps[s]:
                 continue
-            m1 = np.inf
-            for l in range(k):
-                pi[l] = _power(y, s, x, cand[s, l], psi)
-                m1 = min(m1, pi[l])
             e = eps[s]
-            z = 0.0
-            for l in range(k):
-                t = (pi[l] - m1) / e
-                if t < cut:
-                    pi[l] = np.exp(-t)
-                    z += pi[l]
-                else:
-                    pi[l] = 0.0
+            z = _soft_row(y, s, x, psi, cand, e, pi, cut)
             f = w[s] / (e * z * z)
             for l in range(k):
                 if pi[l] == 0.0:
@@ -429,17 +415,24 @@ def hessian_fill(y, w, x, psi, cand, eps, gap, cut, offsets, rows, cols, vals):
 
 
 @numba.njit(cache=True, inline="always")
-def _soft_row(y, s, x, psi, cand, e, pi):
-    """Soft weights (unnormalised, in ``pi``) of sample ``s`` over its list; returns their sum."""
-    k = cand.shape[1]
+def _list_costs(y, s, x, psi, cand, pi):
+    """Power costs of sample ``s`` to its listed particles (into ``pi``); returns the smallest."""
     m1 = np.inf
-    for l in range(k):
+    for l in range(cand.shape[1]):
         pi[l] = _power(y, s, x, cand[s, l], psi)
         m1 = min(m1, pi[l])
+    return m1
+
+
+@numba.njit(cache=True, inline="always")
+def _soft_row(y, s, x, psi, cand, e, pi, cut=CUTOFF):
+    """Soft weights (unnormalised, in ``pi``; zero beyond ``cut``) of sample ``s`` over its list; returns
+    their sum."""
+    m1 = _list_costs(y, s, x, psi, cand, pi)
     z = 0.0
-    for l in range(k):
+    for l in range(cand.shape[1]):
         t = (pi[l] - m1) / e
-        pi[l] = np.exp(-t) if t < CUTOFF else 0.0
+        pi[l] = np.exp(-t) if t < cut else 0.0
         z += pi[l]
     return z
 
