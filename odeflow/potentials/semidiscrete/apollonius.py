@@ -147,6 +147,7 @@ from .apollonius_kernels import (
     tangent_rhs,
 )
 from .apollonius_search import build_tree, nearest_cells, node_geometry, node_lifts, tree_arrays
+from .sampled_starts import emd_duals
 
 DEFAULT_EPSILON = 0.01
 DEFAULT_MAX_CANDIDATES = 64
@@ -353,15 +354,11 @@ class ApolloniusSolver:
     # -- starts ---------------------------------------------------------------------------------------
     def _emd_start(self, x, a):
         """Exact discrete W1 duals of the particles against the first samples of the quadrature."""
-        import ot
         from scipy.spatial.distance import cdist
 
         m = int(min(self.samples.shape[0], max(EMD_MIN, min(EMD_MAX, EMD_PER_PARTICLE * x.shape[0]))))
-        y = self.samples[:m]
-        _, log = ot.emd(a, np.full(m, 1.0 / m), cdist(x, y), numItermax=max(100_000, 50 * m * x.shape[0]), log=True)
-        psi = np.asarray(log["u"], dtype=np.float64)
-        ok = np.all(np.isfinite(psi))
-        return (psi - a @ psi if ok else None), m, log.get("warning")
+        psi, warning = emd_duals(a, np.full(m, 1.0 / m), cdist(x, self.samples[:m]))
+        return psi, m, warning
 
     def _sample_spacing(self):
         """Distance from every sample to its ``SPACING_NEIGHBOURS``-th nearest sample (computed once)."""

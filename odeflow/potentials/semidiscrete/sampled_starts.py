@@ -1,4 +1,4 @@
-"""Starting duals for the sampled semi-discrete path (:mod:`odeflow.potentials.sampled`).
+"""Starting duals for the sampled semi-discrete paths (:mod:`.sampled`; :mod:`.apollonius` uses :func:`emd_duals`).
 
 ``psi`` are the particles' duals: the cell of particle ``i`` holds the points ``y`` where
 ``|y - x_i|^2 / 2 - psi_i`` is smallest, i.e. where ``x_i . y - u_i`` is largest, ``u_i = |x_i|^2 / 2 - psi_i``.
@@ -23,14 +23,27 @@ def emd_start(x, a, y, w):
     >>> note, bool(0.5 * (5.0 - 0.1) ** 2 - psi[1] <= 0.5 * 5.0 ** 2 - psi[0])  # x_1 wins y = 5
     ('emd', True)
     """
+    M = 0.5 * ((x * x).sum(1)[:, None] + (y * y).sum(1)[None, :]) - x @ y.T
+    u, warning = emd_duals(a, w, M)
+    if warning or u is None:
+        return None, f"emd: {warning}"
+    return u, "emd"
+
+
+def emd_duals(a, w, M):
+    """The particles' duals of the exact discrete problem ``(a, w, M)`` (POT's network simplex), centred so
+    that ``a . u = 0``, or None when they are not finite; and POT's warning (None when it finished).
+
+    >>> import numpy as np
+    >>> u, warning = emd_duals(np.full(2, 0.5), np.full(2, 0.5), np.array([[0.0, 1.0], [1.0, 0.0]]))
+    >>> warning is None, float(abs(np.full(2, 0.5) @ u)) < 1e-12
+    (True, True)
+    """
     import ot
 
-    M = 0.5 * ((x * x).sum(1)[:, None] + (y * y).sum(1)[None, :]) - x @ y.T
     _, log = ot.emd(a, w, M, numItermax=50 * M.size + 100_000, log=True)
     u = np.asarray(log["u"], dtype=np.float64)
-    if log.get("warning") or not np.all(np.isfinite(u)):
-        return None, f"emd: {log.get('warning')}"
-    return u - a @ u, "emd"
+    return (u - a @ u if np.all(np.isfinite(u)) else None), log.get("warning")
 
 
 def fit_start(x, a, y, w):
