@@ -309,7 +309,7 @@ def test_dispatch_through_kantorovich_and_simulate(monkeypatch):
 # --- interrupts -----------------------------------------------------------------------------------
 
 INTERRUPT = textwrap.dedent("""
-    import signal, sys, numpy as np, odeflow as of
+    import signal, sys, time, numpy as np, odeflow as of
     from odeflow.potentials.semidiscrete.sampled import SampledSolver
 
     def alarm(signum, frame):
@@ -323,7 +323,10 @@ INTERRUPT = textwrap.dedent("""
         x, a = 0.05 * np.random.default_rng(0).standard_normal((n, d)), np.full(n, 1 / n)
         solver = SampledSolver(target, rng=0)
         solver.solve(x[:20], np.full(20, 0.05), 1e-6, 100)  # load the kernels
-        for delay in (0.01, 0.2):
+        start = time.perf_counter()
+        solver.solve(x, a, 1e-6, 100)
+        took = time.perf_counter() - start  # timers inside a solve on this machine, however fast it is
+        for delay in (0.05 * took, 0.5 * took):
             signal.setitimer(signal.ITIMER_REAL, delay)
             try:
                 solver.solve(x, a, 1e-6, 100)
