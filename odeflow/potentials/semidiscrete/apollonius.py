@@ -67,13 +67,22 @@ exact (a site ``k`` can own ``y`` only if ``|y - x_k| <= |y - x_nn| - psi_nn + m
 Euclidean nearest site, since ``|y - x_k| - psi_k <= |y - x_nn| - psi_nn``), but that ball holds most of the
 cloud whenever ``psi`` has a large spread (early in a flow ``psi`` has slope near 1 across the cloud), which
 the per-node bounds avoid; measured on 1000 sites, the search scans 26 sites per sample for a flat ``psi``
-and 150 for one of slope 0.8 (2-D). Lists are computed with ``MARGIN`` extra room and reused while ``psi``
-(up to a constant) moves by less than half of it, which keeps every entry within the window exact.
+and 150 for one of slope 0.8 (2-D). Lists are computed with ``MARGIN`` extra room and carry a certificate
+(:class:`.apollonius_lists.CandidateLists`): after a dual step only the samples whose certificate fails are
+searched again.
 
 Solver. Damped Newton on ``F_eps``: the direction from a Cholesky (dense, N <= 2000) or sparse LU of the
-Laplacian, steps limited to ``TRUST`` times each site's ``eps`` and halved until the Euclidean mass error
-falls by the factor ``1 - tau/2`` (the rule of Kitagawa, Merigot and Thibert; an Armijo rule on ``F_eps``
-took about twice as many steps here, ``F_eps`` being nearly piecewise linear at small ``eps``), until
+Laplacian, halved until the Euclidean mass error falls by the factor ``1 - rho tau/2`` (the rule of
+Kitagawa, Merigot and Thibert, ``rho = 1`` for a Newton step; an Armijo rule on ``F_eps`` took about twice as
+many steps here, ``F_eps`` being nearly piecewise linear at small ``eps``). Far from the density the
+Laplacian nearly splits into weakly coupled groups of cells, and its Newton direction moves some duals by
+10^7 times their ``eps``; cutting the whole step to ``TRUST`` eps (as before) made progress 10^-5 of a step
+at a time. Instead the direction is Levenberg-Marquardt damped, ``(L + mu diag(a_i / eps_i)) d = a - m``:
+``mu`` (from ``LM_START``, times ``LM_GROW``) is raised until no dual moves by more than ``TRUST`` of its
+``eps``, and lowered after full steps, so only the weak components are held back; ``rho = g.Ld / |g|^2`` is
+then the damped direction's own rate of decrease of the mass error (KMT's ``1/2`` with ``rho = 1`` rejected
+every damped step, the error falling at a fifth of the rate it asks). Measured on the flow of the Speed
+paragraph (2-D, N = 300, 30 steps): 200 s before, 76 s with the damping. Newton stops when
 ``max_i |m_i - a_i| / a_i <= tol``. Cold start: the exact discrete duals between the particles and the
 first ``max(1000, 2N)`` (at most 4000) samples of the quadrature with ``|x - y|`` costs (POT ``ot.emd``),
 which puts every cell in the right place to within a few samples (from there, annealing ``eps`` down from
@@ -85,7 +94,13 @@ the previous duals unchanged; the cell-mean prediction ``psi_i - drift_i . dx_i`
 the boundaries near the particles). A warm start that fails falls back to a cold start. ``eps`` is fitted to
 the duals a cold solve starts from, then refitted to its solution and solved again (the LP duals are coarser
 than a warm start), and a warm solve keeps the previous solve's ``eps`` unless more than ``REFIT_CAPPED`` of
-its lists hit the cap: then ``F_eps``, and the cost, is one smooth function of the positions along a flow.
+its lists hit the cap or it took more than ``REFIT_ITERATIONS`` Newton steps: between refits ``F_eps``, and
+the cost, is one smooth function of the positions along a flow. The smoothing fitted at the start of a flow
+from a far blob is set by its near-ties and becomes too sharp for the cells as the cloud spreads (the
+Newton steps per warm solve grew from 8 to 90 at fixed ``eps``, 2-D, N = 300); refitting at the predicted
+duals then raises it (1e-4 -> 2e-3 by t = 3) and brings the count back to 8 - 20 (the 30 steps in 40 s instead
+of 76 s). A refit changes ``F_eps`` by at most about the dual gap (~1e-4 here), an error ``dual_gap / h`` in
+the energy identity of that one step, far below the step's own ``O(h)``.
 A site whose soft cell is empty is given the dual that makes it tie for its nearest sample
 (``rescued``). Work is bounded by ``max_iter`` Newton steps, ``MAX_HALVINGS`` halvings per line search, one
 cold restart, and ``MEDIAN_MAX_ITER`` sweeps of the medians' safeguarded Newton iteration.
@@ -146,25 +161,22 @@ from .apollonius_kernels import (
     soft_pairs,
     tangent_rhs,
 )
-from .apollonius_search import build_tree, nearest_cells, node_geometry, node_lifts, tree_arrays
+from .apollonius_lists import WINDOW, CandidateLists, FrozenLists, Sites
 from .sampled_starts import emd_duals
 
 DEFAULT_EPSILON = 0.01
 DEFAULT_MAX_CANDIDATES = 64
 SAMPLES_PER_PARTICLE = 100
 MIN_SAMPLES = 10_000
-#: Sites within WINDOW * eps_s of a sample's best value are kept (a dropped one weighs < e^-WINDOW).
-WINDOW = 12.0
-#: Extra room of the lists, in units of each sample's eps: a list is reused while psi moves (up to a constant)
-#: by less than half of it.
-MARGIN = 20.0
-LEAF_SIZE = 16
 #: Cold start: exact LP on this many samples per particle (at least EMD_MIN, at most EMD_MAX).
 EMD_PER_PARTICLE = 2
 EMD_MIN, EMD_MAX = 1000, 4000
 #: Largest change of any dual in one Newton step, in units of that site's eps.
 TRUST = 1000.0
 MAX_HALVINGS = 30
+#: Levenberg-Marquardt: damping mu * diag(a / eps_site) raised by LM_GROW (from LM_START) until a direction's
+#: reach is within TRUST (at most LM_TRIES factorisations a step); lowered after full steps.
+LM_START, LM_GROW, LM_TRIES = 1e-6, 10.0, 8
 #: A line-search trial whose lists would need a search is first tried on the current lists (sites missing
 #: from them only take mass from the listed ones): rejected without a search if its mass error exceeds
 #: PRESCREEN times KMT's bound (0: off). Accepting always uses exact lists.
@@ -183,6 +195,8 @@ SPACING_NEIGHBOURS = 8
 DU_FLOOR = 0.1
 #: A warm start keeps the previous eps_s unless more than this fraction of the lists was cut by the cap.
 REFIT_CAPPED = 0.01
+#: ... or when its Newton run took more than this many steps (the smoothing had become too sharp for the cells).
+REFIT_ITERATIONS = 25
 
 
 def _one_blas_thread():
@@ -204,114 +218,6 @@ def _one_blas_thread():
 _BLAS = None
 
 
-class _Sites:
-    """The particles of one solve, their k-d tree, and the candidate lists at a reference ``psi``."""
-
-    def __init__(self, x, y, kmax):
-        self.x, self.y, self.kmax = x, y, kmax
-        n, d = x.shape
-        arrays = tree_arrays(n, d)
-        m = build_tree(x, LEAF_SIZE, *arrays)
-        self.perm = arrays[0]
-        self.rank = np.empty(n, np.int64)
-        self.rank[self.perm] = np.arange(n)
-        self.xs = np.ascontiguousarray(x[self.perm])
-        lo, hi, start, end, left, right = (v[:m] for v in arrays[1:])
-        centre, radius = np.empty((m, d)), np.empty(m)
-        node_geometry(self.xs, start, end, centre, radius)
-        self.tree = (lo, hi, start, end, left, right, centre, radius)
-        self.guess = np.full(y.shape[0], -1, np.int64)
-        self.queries = 0
-
-    def lists(self, psi, window, kmax=None, rows=None):
-        """Exact candidate lists at ``psi`` for all samples or for ``rows`` (see
-        :func:`.apollonius_search.nearest_cells`): ``(cand, dist, count, cut_gap)``."""
-        zs = (np.max(psi) - psi)[self.perm]
-        nodes, d = self.tree[0].shape
-        lifts = (np.empty(nodes), np.empty((nodes, d)), np.empty(nodes))
-        node_lifts(self.xs, zs, self.tree[2], self.tree[3], self.tree[6], *lifts)
-        y, guess = (self.y, self.guess) if rows is None else (self.y[rows], self.guess[rows])
-        k = self.kmax if kmax is None else kmax
-        S = y.shape[0]
-        out = (np.empty((S, k), np.int32), np.empty((S, k)), np.empty(S, np.int32), np.empty(S))
-        nearest_cells(y, self.xs, zs, self.perm, self.rank, self.tree, lifts, window, k, guess, *out)
-        if rows is None:
-            self.guess = out[0][:, 0].astype(np.int64)
-        else:
-            self.guess[rows] = out[0][:, 0]
-        self.queries += 1
-        return out
-
-
-class _Lists:
-    """Candidate lists and, per sample, the value gap up to which they hold every site.
-
-    Computed at ``ref`` with the window ``(WINDOW + MARGIN) eps_s``; when ``psi`` moves by ``delta`` (up to a
-    constant), a sample's list stays complete up to ``complete_s - (max delta - min delta)``. :meth:`at`
-    re-queries only the samples for which that falls below ``WINDOW eps_s``.
-    """
-
-    def __init__(self, sites, psi, eps):
-        self.sites, self.eps = sites, eps
-        self.window = (WINDOW + MARGIN) * eps
-        self.cand, self.dist, self.count, cut_gap = sites.lists(psi, self.window)
-        self.ref = psi.copy()
-        self._set_gaps(cut_gap, slice(None))
-
-    def _set_gaps(self, cut_gap, rows):
-        if self.sites.kmax >= self.ref.shape[0]:  # every site is on every list: nothing was cut
-            cut_gap = np.full_like(cut_gap, np.inf)
-        if isinstance(rows, slice):
-            self.cut_gap = cut_gap
-            self.complete = np.minimum(self.window, cut_gap)
-        else:
-            self.cut_gap[rows] = cut_gap
-            self.complete[rows] = np.minimum(self.window[rows], cut_gap)
-
-    def stale(self, psi) -> bool:
-        """Whether some list is no longer exact within the window at ``psi`` (:meth:`at` would search)."""
-        move = psi - self.ref
-        return bool(np.any(self.complete - float(np.max(move) - np.min(move)) < WINDOW * self.eps))
-
-    def at(self, psi):
-        """Lists exact within the window at ``psi``: ``self``, or a copy with the stale samples re-queried."""
-        move = psi - self.ref
-        spread = float(np.max(move) - np.min(move))
-        stale = self.complete - spread < WINDOW * self.eps
-        if not stale.any():
-            return self
-        new = object.__new__(_Lists)
-        new.sites, new.eps, new.window, new.ref = self.sites, self.eps, self.window, psi.copy()
-        new.cand, new.dist, new.count = self.cand.copy(), self.dist.copy(), self.count.copy()
-        new.cut_gap, new.complete = self.cut_gap.copy(), self.complete - spread
-        rows = np.flatnonzero(stale)
-        cand, dist, count, cut_gap = self.sites.lists(psi, self.window[rows], rows=rows)
-        new.cand[rows], new.dist[rows], new.count[rows] = cand, dist, count
-        new._set_gaps(cut_gap, rows)
-        return new
-
-    @property
-    def capped_fraction(self) -> float:
-        """Fraction of samples whose list the cap ``max_candidates`` cut short."""
-        return float(np.mean(np.isfinite(self.cut_gap)))
-
-    @property
-    def truncation(self) -> float:
-        """A bound on the largest probability a cut list leaves out (``(n - kmax) e^{-gap/eps}``)."""
-        capped = np.isfinite(self.cut_gap)
-        if not capped.any():
-            return 0.0
-        n = self.ref.shape[0]
-        return float(np.max(np.minimum(1.0, (n - self.sites.kmax) * np.exp(-self.cut_gap[capped] / self.eps[capped]))))
-
-
-class _Frozen:
-    """Stored lists (only what the Newton matrix needs)."""
-
-    def __init__(self, cand, count):
-        self.cand, self.count = cand, count
-
-
 class ApolloniusSolver:
     """Semi-discrete w1 solver for one density; keeps its quadrature across calls.
 
@@ -322,9 +228,9 @@ class ApolloniusSolver:
     n_samples : int, optional
         Quadrature size ``S``; default ``max(10^4, 100 N)``, fixed at the first call.
     epsilon : float, optional
-        Smoothing relative to the cells' mean value gap (default 0.1); see the module docstring.
+        Smoothing relative to the local cell size (default 0.01); see the module docstring.
     max_candidates : int, optional
-        Most sites kept per sample (default 16, at least 2).
+        Most sites kept per sample (default 64, at least 2).
 
     Examples
     --------
@@ -409,29 +315,46 @@ class ApolloniusSolver:
         return psi, int(lost.size)
 
     # -- Newton -----------------------------------------------------------------------------------------
-    def _direction(self, lists, prob, eps, grad, n):
-        """Newton direction: a Cholesky (dense, small n) or sparse LU of the soft cells' Laplacian, shifted by
-        a tiny multiple of the identity (it is singular: constants are in its kernel)."""
+    def _matrix(self, lists, prob, eps, n):
+        """Minus the Hessian of ``F_eps``: the soft cells' Laplacian, dense (n <= DENSE_MAX) or sparse CSC."""
         if n <= DENSE_MAX:
             H = np.empty((n, n))
             soft_laplacian_dense(lists.cand, lists.count, prob, eps, PAIR_FLOOR, 0.0, H)
-            H[np.diag_indices(n)] += REGULARISATION * max(float(np.max(np.diag(H))), np.finfo(float).tiny)
-            try:
-                with _one_blas_thread():
-                    return sla.cho_solve(sla.cho_factor(H, check_finite=False), grad, check_finite=False)
-            except (np.linalg.LinAlgError, ValueError):
-                return np.full(n, np.nan)
+            return H
         per_row = np.empty(n + 1, np.int64)
         room = int(soft_pairs(lists.cand, lists.count, prob, PAIR_FLOOR, per_row)) + n
         data, indices, indptr = np.empty(room), np.empty(room, np.int64), np.empty(n + 1, np.int64)
         q = soft_laplacian(lists.cand, lists.count, prob, eps, PAIR_FLOOR, 0.0, per_row, data, indices, indptr)
-        H = sp.csc_array((data[:q], indices[:q], indptr), shape=(n, n))
-        delta = REGULARISATION * max(float(H.diagonal().max()), np.finfo(float).tiny)
-        H = H + delta * sp.eye_array(n, format="csc")
+        return sp.csc_array((data[:q], indices[:q], indptr), shape=(n, n))
+
+    @staticmethod
+    def _solve(H, rhs, shift=None):
+        """``(H + diag(shift) + delta I)^{-1} rhs`` (``delta`` tiny: the Laplacian is singular, constants are
+        in its kernel); NaN where the factorisation fails."""
+        n = rhs.shape[0]
+        if isinstance(H, np.ndarray):
+            H = H.copy()
+            diag = np.diag_indices(n)
+            H[diag] += REGULARISATION * max(float(np.max(np.diag(H))), np.finfo(float).tiny)
+            if shift is not None:
+                H[diag] += shift
+            try:
+                with _one_blas_thread():
+                    return sla.cho_solve(sla.cho_factor(H, check_finite=False), rhs, check_finite=False)
+            except (np.linalg.LinAlgError, ValueError):
+                return np.full(n, np.nan)
+        diag = np.full(n, REGULARISATION * max(float(H.diagonal().max()), np.finfo(float).tiny))
+        if shift is not None:
+            diag = diag + shift
+        H = H + sp.diags_array(diag, format="csc")
         try:
-            return spla.splu(H, permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True}).solve(grad)
+            return spla.splu(H, permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True}).solve(rhs)
         except RuntimeError:  # exactly singular: no usable direction
             return np.full(n, np.nan)
+
+    def _direction(self, lists, prob, eps, grad, n):
+        """Newton direction from the soft cells' Laplacian (see :meth:`_solve`)."""
+        return self._solve(self._matrix(lists, prob, eps, n), grad)
 
     def _newton(self, sites, a, psi, eps, eps_site, tol, max_iter, stats):
         """Damped Newton on F_eps from ``psi``; returns ``(psi, lists, prob, mass, value, err, status)``."""
@@ -440,15 +363,16 @@ class ApolloniusSolver:
         mass = np.empty(n)
         prob_t, mass_t = np.empty_like(prob), np.empty(n)
         psi = psi - a @ psi
-        lists = _Lists(sites, psi, eps)
+        lists = CandidateLists(sites, psi, eps)
         it = rounds = 0
+        mu, scale = 0.0, a / eps_site  # LM damping mu * diag(a_i / eps_i): a cell all boundary, in units of eps
         while True:
             smooth = soft_cells(lists.cand, lists.dist, lists.count, psi, eps, prob, mass)
             if rounds < RESCUE_ROUNDS and np.any(mass <= 0.0):
                 rounds += 1
                 psi, lost = self._rescue(psi, mass, lists, n)
                 stats["rescued"] += lost
-                lists = _Lists(sites, psi, eps)
+                lists = CandidateLists(sites, psi, eps)
                 continue
             value = float(a @ psi) + smooth  # F_eps(psi)
             err = float(np.max(np.abs(mass - a) / a))
@@ -463,15 +387,22 @@ class ApolloniusSolver:
             it += 1
             stats["iterations"] += 1
             grad = a - mass
-            d = self._direction(lists, prob, eps, grad, n)
-            if not np.all(np.isfinite(d)):
-                return psi, lists, prob, mass, value, err, "numerical_failure"
-            reach = float(np.max(np.abs(d - a @ d) / eps_site))
+            H = self._matrix(lists, prob, eps, n)
+            for _ in range(LM_TRIES):  # Levenberg-Marquardt: damp the weak components, not the whole step
+                d = self._solve(H, grad, None if mu == 0.0 else mu * scale)
+                if not np.all(np.isfinite(d)):
+                    return psi, lists, prob, mass, value, err, "numerical_failure"
+                reach = float(np.max(np.abs(d - a @ d) / eps_site))
+                if reach <= TRUST:
+                    break
+                mu = max(LM_GROW * mu, LM_START)
             tau = min(1.0, TRUST / reach) if reach > 0 else 1.0
+            # the mass error's predicted rate of decrease along d: 1 for a Newton step, less when damped
+            rho = 1.0 if mu == 0.0 else min(1.0, max(0.0, float(grad @ (H @ d)) / float(grad @ grad)))
             for _ in range(MAX_HALVINGS):  # every accepted trial on lists exact at the trial point
                 trial = psi + tau * d
                 trial = trial - a @ trial
-                bound = (1.0 - 0.5 * tau) * np.linalg.norm(grad)
+                bound = (1.0 - 0.5 * tau * rho) * np.linalg.norm(grad)
                 if PRESCREEN and lists.stale(trial):  # screened on the current lists first (no search)
                     soft_cells(lists.cand, lists.dist, lists.count, trial, eps, prob_t, mass_t)
                     stats["screened"] = stats.get("screened", 0) + 1
@@ -486,6 +417,9 @@ class ApolloniusSolver:
             else:
                 return psi, lists, prob, mass, value, err, "stalled"
             psi, lists = trial, lists_t
+            mu = mu / LM_GROW if tau == 1.0 else (max(LM_GROW * mu, LM_START) if tau < 0.25 else mu)
+            if mu < LM_START:
+                mu = 0.0
 
     def _run(self, sites, a, psi, tol, max_iter, stats, eps=None):
         """Smoothing fitted at ``psi`` (or the given per-sample ``eps``), then damped Newton to ``tol``."""
@@ -493,7 +427,10 @@ class ApolloniusSolver:
             eps, eps_site = self._smoothing(sites, psi, a.shape[0])
         else:
             eps_site = self._site_eps(sites, psi, eps, a.shape[0])
-        return (*self._newton(sites, a, psi, eps, eps_site, tol, max_iter, stats), eps)
+        before = stats["iterations"]
+        out = self._newton(sites, a, psi, eps, eps_site, tol, max_iter, stats)
+        stats["run_iterations"] = stats["iterations"] - before
+        return (*out, eps)
 
     def _site_eps(self, sites, psi, eps, n):
         """Mean ``eps_s`` over the samples each site owns at ``psi`` (the trust region's unit)."""
@@ -513,7 +450,7 @@ class ApolloniusSolver:
         y = self.quadrature(n)
         self._x = x
         stats = {"iterations": 0, "rescued": 0}
-        sites = _Sites(x, y, min(self.kmax, n))
+        sites = Sites(x, y, min(self.kmax, n))
         status = None
         if psi0 is not None:
             kept = self._kept_smoothing(n)
@@ -541,7 +478,8 @@ class ApolloniusSolver:
         m_it, m_left = cell_medians(y, lists.cand, lists.count, prob, x, np.full(n, MEDIAN_TOL * scale),
                                     MEDIAN_MAX_ITER, medians)
         cost = float(tcost.sum())
-        self._state = (x.copy(), psi.copy(), lists.cand, lists.count, prob, eps, lists.capped_fraction) \
+        self._state = (x.copy(), psi.copy(), lists.cand, lists.count, prob, eps, lists.capped_fraction,
+                       stats["run_iterations"]) \
             if status == "optimal" else None
         plan_cost, cost = cost, value
         info = {
@@ -564,7 +502,7 @@ class ApolloniusSolver:
     def _kept_smoothing(self, n):
         """The previous solve's ``eps_s``, kept for a warm start unless its lists were cut short (then refit)."""
         state = self._state
-        if state is None or state[0].shape[0] != n or state[6] > REFIT_CAPPED:
+        if state is None or state[0].shape[0] != n or state[6] > REFIT_CAPPED or state[7] > REFIT_ITERATIONS:
             return None
         return state[5]
 
@@ -579,10 +517,10 @@ class ApolloniusSolver:
         if state is None or state[0].shape != x_old.shape or not np.array_equal(state[0], x_old) \
                 or not np.array_equal(state[1], psi):
             return psi.copy()
-        _, _, cand, count, prob, eps, _ = state
+        _, _, cand, count, prob, eps, _, _ = state
         r = np.empty(x_old.shape[0])
         tangent_rhs(self.samples, x_old, x_new - x_old, cand, count, prob, eps, r)
-        step = self._direction(_Frozen(cand, count), prob, eps, -r, x_old.shape[0])
+        step = self._direction(FrozenLists(cand, count), prob, eps, -r, x_old.shape[0])
         return psi + step if np.all(np.isfinite(step)) else psi.copy()
 
     def _failed(self, x, a, status, stats, start):

@@ -46,6 +46,30 @@ def soft_cells(cand, dist, count, psi, eps, prob, mass):
 
 
 @numba.njit(cache=True)
+def failing_lists(cand, dist, count, psi, bound, rise, window, eps, fail):
+    """Flag the samples whose list may miss a site within ``window * eps_s`` of the best value at ``psi``:
+    ``fail[s] = bound[s] - rise < min_l (dist[s, l] - psi[cand[s, l]]) + window * eps[s]`` (see
+    :class:`.apollonius_lists.CandidateLists`); returns how many.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fail = np.zeros(1, np.bool_)
+    >>> failing_lists(np.array([[0]], np.int32), np.array([[1.0]]), np.array([1], np.int32), np.zeros(1),
+    ...               np.array([2.0]), 0.5, 12.0, np.array([0.01]), fail), bool(fail[0])
+    (0, False)
+    """
+    total = 0
+    for s in range(cand.shape[0]):
+        best = np.inf
+        for l in range(count[s]):
+            best = min(best, dist[s, l] - psi[cand[s, l]])
+        fail[s] = bound[s] - rise < best + window * eps[s]
+        total += fail[s]
+    return total
+
+
+@numba.njit(cache=True)
 def soft_pairs(cand, count, prob, floor, per_row):
     """Row offsets of the pairs :func:`soft_laplacian` keeps: ``per_row`` (n + 1,) gets the cumulative count
     of kept off-diagonal entries per row; returns their total."""
