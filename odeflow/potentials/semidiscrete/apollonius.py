@@ -91,7 +91,9 @@ which puts every cell in the right place to within a few samples (from there, an
 the tangent predictor ``psi - L^{-1} r`` that keeps every soft cell's mass to first order in the particles'
 displacement (measured on a 2-D flow, N = 300, h = 0.1: 6 - 7 Newton steps per warm solve against 9 - 14 with
 the previous duals unchanged; the cell-mean prediction ``psi_i - drift_i . dx_i`` was far worse, as it moves
-the boundaries near the particles). A warm start that fails falls back to a cold start. ``eps`` is fitted to
+the boundaries near the particles). Where the prediction scrambles the cells (particles crossing the edge
+of a box: a relative mass error of 100), the previous duals, which fit better, are the start instead. A
+warm start that fails falls back to a cold start. ``eps`` is fitted to
 the duals a cold solve starts from, then refitted to its solution and solved again (the LP duals are coarser
 than a warm start), and a warm solve keeps the previous solve's ``eps`` unless more than ``REFIT_CAPPED`` of
 its lists hit the cap or it took more than ``REFIT_ITERATIONS`` Newton steps: between refits ``F_eps``, and
@@ -105,14 +107,15 @@ A site whose soft cell is empty is given the dual that makes it tie for its near
 (``rescued``). Work is bounded by ``max_iter`` Newton steps, ``MAX_HALVINGS`` halvings per line search, one
 cold restart, and ``MEDIAN_MAX_ITER`` sweeps of the medians' safeguarded Newton iteration.
 
-Speed (a measured limitation). From a blob far from the density, as in the papers' flows, the W1 cells are
-needles along the transport rays and many sites nearly tie for each sample, so the smoothing is capped far
-below ``epsilon`` (about 1e-4 at N = 300, 2e-5 at N = 1000) and Newton takes many damped steps. Blob
-``0.25 N(0, I) + (1.5, 0)`` against ``N(0, I)``, Euler h = 0.1, idle 2-core machine: 2-D, N = 300, 30 000
-samples: a cold solve 5 s, warm steps 1 - 9 s (8 - 45 Newton steps, growing as the cloud spreads); 2-D,
-N = 1000: a cold solve about 45 s and warm steps 20 - 60 s (loaded machine); 5-D, N = 1000, 30 samples per
-particle: 212 s wall to t = 3 (31 solves). The w2 sampled path (:mod:`.sampled`) is one to two orders
-faster on the same problems.
+Speed. From a blob far from the density, as in the papers' flows, the W1 cells are needles along the
+transport rays and many sites nearly tie for each sample, so the smoothing is capped far below ``epsilon``
+(about 1e-4 at N = 300, 2e-5 at N = 1000 at the start) and Newton needs the damping above. Blob
+``0.25 N(0, I) + (1.5, 0)`` against ``N(0, I)``, Euler h = 0.1 to t = 3, 2-core machine, default options
+(``python -m analysis.w1_density``): 2-D, N = 1000: 461 s (31 solves, 25 Newton steps and 15 s a solve
+on average; before the damping and the refit: 1724 s); 5-D, N = 1000: 137 s (was 212 s with a third of
+the quadrature). The w2 sampled path (:mod:`.sampled`) is still about ten times faster on the same
+problems. Where the particles cross the edge of a box (blob outside ``[-1, 1]^2``), warm solves at N = 1000
+take 20 - 90 Newton steps.
 
 Hard cells (a measured limitation). What Newton solves exactly is the soft problem: the soft cells hold
 their mass to ``tol``. The unsmoothed cells of the same duals, ``argmin_i |y - x_i| - psi_i``, hold theirs to
