@@ -373,14 +373,15 @@ class ApolloniusSolver:
         """Newton direction from the soft cells' Laplacian (see :meth:`_solve`)."""
         return self._solve(self._matrix(lists, prob, eps, n), grad)
 
-    def _newton(self, sites, a, psi, eps, eps_site, tol, max_iter, stats):
-        """Damped Newton on F_eps from ``psi``; returns ``(psi, lists, prob, mass, value, err, status)``."""
+    def _newton(self, sites, a, psi, eps, eps_site, tol, max_iter, stats, lists=None):
+        """Damped Newton on F_eps from ``psi`` (``lists``: exact at ``psi`` for this ``eps``, if the caller has
+        them); returns ``(psi, lists, prob, mass, value, err, status)``."""
         n = a.shape[0]
         prob = np.empty((self.samples.shape[0], sites.kmax))
         mass = np.empty(n)
         prob_t, mass_t = np.empty_like(prob), np.empty(n)
         psi = psi - a @ psi
-        lists = CandidateLists(sites, psi, eps)
+        lists = CandidateLists(sites, psi, eps) if lists is None else lists
         it = rounds = 0
         mu, scale = 0.0, a / eps_site  # LM damping mu * diag(a_i / eps_i): a cell all boundary, in units of eps
         while True:
@@ -438,27 +439,28 @@ class ApolloniusSolver:
             trial = psi + tau * d
             trial = trial - a @ trial
             bound = (1.0 - 0.5 * tau * rho) * norm
-            if PRESCREEN and lists.stale(trial):  # screened on the current lists first (no search)
+            fail = lists.failing(trial)
+            if PRESCREEN and fail.any():  # screened on the current lists first (no search)
                 soft_cells(lists.cand, lists.dist, lists.count, trial, eps, prob_t, mass_t)
                 stats["screened"] = stats.get("screened", 0) + 1
                 if np.linalg.norm(mass_t - a) > PRESCREEN * bound:
                     tau *= 0.5
                     continue
-            lists_t = lists.at(trial)
+            lists_t = lists.at(trial, fail)
             soft_cells(lists_t.cand, lists_t.dist, lists_t.count, trial, eps, prob_t, mass_t)
             if np.min(mass_t) >= floor and np.linalg.norm(mass_t - a) <= bound:  # KMT's rule
                 return trial, lists_t, tau
             tau *= 0.5
         return None
 
-    def _run(self, sites, a, psi, tol, max_iter, stats, eps=None):
+    def _run(self, sites, a, psi, tol, max_iter, stats, eps=None, lists=None):
         """Smoothing fitted at ``psi`` (or the given per-sample ``eps``), then damped Newton to ``tol``."""
         if eps is None:
             eps, eps_site = self._smoothing(sites, psi, a.shape[0])
         else:
             eps_site = self._site_eps(sites, psi, eps, a.shape[0])
         before = stats["iterations"]
-        out = self._newton(sites, a, psi, eps, eps_site, tol, max_iter, stats)
+        out = self._newton(sites, a, psi, eps, eps_site, tol, max_iter, stats, lists)
         stats["run_iterations"] = stats["iterations"] - before
         return (*out, eps)
 
@@ -485,8 +487,11 @@ class ApolloniusSolver:
         if psi0 is not None:
             kept = self._kept_smoothing(n)
             stats["smoothing"] = "fitted" if kept is None else "kept"
-            psi0 = self._better_start(sites, a, psi0)
-            psi, lists, prob, mass, value, err, status, eps = self._run(sites, a, psi0, tol, max_iter, stats, kept)
+            psi0, lists0 = self._better_start(sites, a, psi0)
+            if kept is None:  # refitted smoothing: the start's lists were made for the previous one
+                lists0 = None
+            psi, lists, prob, mass, value, err, status, eps = self._run(sites, a, psi0, tol, max_iter, stats, kept,
+                                                                        lists0)
             start = "warm"
             stats["warm_failed"] = status != "optimal"
         emd_samples = 0
@@ -538,21 +543,25 @@ class ApolloniusSolver:
         return state[5]
 
     def _better_start(self, sites, a, psi0):
-        """``psi0``, or the previous duals if ``psi0`` is the tangent prediction and they fit the new cells
-        better (smaller soft mass error with the previous smoothing): the first-order prediction can scramble
-        the cells when particles cross the density's edge (measured: relative mass error 100 from the
-        prediction, a warm solve of 209 Newton steps, box [-1, 1]^2, N = 1000)."""
+        """``(psi0, None)``, or, if ``psi0`` is the tangent prediction, whichever of it and the previous duals
+        fits the new cells better (smaller soft mass error with the previous smoothing), centred, with its
+        lists: the first-order prediction can scramble the cells when particles cross the density's edge
+        (measured: relative mass error 100 from the prediction, a warm solve of 209 Newton steps, box
+        [-1, 1]^2, N = 1000)."""
         previous, self._previous = self._previous, None
         if previous is None or previous[0] is not psi0 or self._state is None or previous[1].shape != psi0.shape:
-            return psi0
+            return psi0, None
         eps = self._state[5]
         prob, mass = np.empty((eps.shape[0], sites.kmax)), np.empty(a.shape[0])
-        errors = []
+        best = None
         for cand in previous:
-            lists = CandidateLists(sites, cand - a @ cand, eps)
-            soft_cells(lists.cand, lists.dist, lists.count, cand - a @ cand, eps, prob, mass)
-            errors.append(float(np.linalg.norm(mass - a)))
-        return previous[int(np.argmin(errors))]
+            cand = cand - a @ cand
+            lists = CandidateLists(sites, cand, eps)
+            soft_cells(lists.cand, lists.dist, lists.count, cand, eps, prob, mass)
+            error = float(np.linalg.norm(mass - a))
+            if best is None or error < best[0]:
+                best = (error, cand, lists)
+        return best[1], best[2]
 
     def predict(self, x_old, psi, x_new):
         """Warm-start duals for the particles moved from ``x_old`` to ``x_new`` (same count).

@@ -88,20 +88,18 @@ class CandidateLists:
         lead = self.dist[rows, 0] - self.ref[self.cand[rows, 0]]
         self.bound[rows] = lead + np.minimum(self.window[rows], cut_gap)
 
-    def _failing(self, psi):
-        """Samples whose list may miss a site within the window at ``psi`` (boolean mask)."""
+    def failing(self, psi):
+        """Samples whose list may miss a site within the window at ``psi`` (boolean mask; :meth:`at` searches
+        them again)."""
         fail = np.empty(self.bound.shape[0], np.bool_)
         failing_lists(self.cand, self.dist, self.count, psi, self.bound, float(np.max(psi - self.ref)), WINDOW,
                       self.eps, fail)
         return fail
 
-    def stale(self, psi) -> bool:
-        """Whether some list is no longer exact within the window at ``psi`` (:meth:`at` would search)."""
-        return bool(np.any(self._failing(psi)))
-
-    def at(self, psi):
-        """Lists exact within the window at ``psi``: ``self``, or a copy with the failing samples re-searched."""
-        fail = self._failing(psi)
+    def at(self, psi, fail=None):
+        """Lists exact within the window at ``psi``: ``self``, or a copy with the failing samples re-searched
+        (``fail``: :meth:`failing` at ``psi``, if the caller has it)."""
+        fail = self.failing(psi) if fail is None else fail
         if not fail.any():
             return self
         new = object.__new__(CandidateLists)
