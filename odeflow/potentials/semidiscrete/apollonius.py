@@ -310,11 +310,7 @@ class ApolloniusSolver:
             v = dist - psi[np.maximum(cand, 0)]
             eps = np.minimum(eps, np.maximum(v[:, k - 1] - v[:, 0], 1e-300) / WINDOW)
         eps = np.ascontiguousarray(eps)
-        owner = cand[:, 0]
-        owned = np.bincount(owner, minlength=n)
-        eps_site = np.bincount(owner, weights=eps, minlength=n) / np.maximum(owned, 1)
-        eps_site[owned == 0] = float(np.median(eps))
-        return eps, eps_site
+        return eps, self._site_eps(cand[:, 0], eps, n)
 
     def _rescue(self, psi, mass, lists, n):
         """Raise the duals of sites with no share of any sample so that each ties for its nearest sample."""
@@ -457,16 +453,17 @@ class ApolloniusSolver:
         """Smoothing fitted at ``psi`` (or the given per-sample ``eps``), then damped Newton to ``tol``."""
         if eps is None:
             eps, eps_site = self._smoothing(sites, psi, a.shape[0])
-        else:
-            eps_site = self._site_eps(sites, psi, eps, a.shape[0])
+        else:  # the owners are the lists' first entries: no separate search
+            lists = CandidateLists(sites, psi - a @ psi, eps) if lists is None else lists
+            eps_site = self._site_eps(lists.cand[:, 0], eps, a.shape[0])
         before = stats["iterations"]
         out = self._newton(sites, a, psi, eps, eps_site, tol, max_iter, stats, lists)
         stats["run_iterations"] = stats["iterations"] - before
         return (*out, eps)
 
-    def _site_eps(self, sites, psi, eps, n):
-        """Mean ``eps_s`` over the samples each site owns at ``psi`` (the trust region's unit)."""
-        owner = sites.lists(psi, np.full(eps.shape[0], np.inf), kmax=1)[0][:, 0]
+    @staticmethod
+    def _site_eps(owner, eps, n):
+        """Mean ``eps_s`` over the samples each site owns (``owner[s]``; the trust region's unit)."""
         owned = np.bincount(owner, minlength=n)
         eps_site = np.bincount(owner, weights=eps, minlength=n) / np.maximum(owned, 1)
         eps_site[owned == 0] = float(np.median(eps))
